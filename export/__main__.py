@@ -1,0 +1,38 @@
+"""``python -m export``: export a new model version, or ``--verify DIR`` an existing one."""
+
+import os
+import signal
+import sys
+
+from export.config import parse_settings
+from export.errors import ExportError
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt  # unwinds like Ctrl-C, so staging directories are removed
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        settings = parse_settings(argv, os.environ)
+        # Imported here so a settings error is reported before the heavy libraries load.
+        from export.pipeline import export_model
+        from export.verify import verify_version
+
+        if settings.verify is not None:
+            verify_version(settings.verify)
+            print(f"verified {settings.verify}")
+        else:
+            export_model(settings)
+    except ExportError as error:
+        print(f"export: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("export: interrupted; nothing was published", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

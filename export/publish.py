@@ -1,0 +1,119 @@
+"""Atomic publication of a version directory in the model repository.
+
+A version is built in a hidden staging directory inside the model's own directory (same
+filesystem, so the final os.rename is atomic) and renamed to ``<version>`` only when
+complete. Any exception, Ctrl-C or SIGTERM removes the staging directory. Readers of the
+repository consider only all-digit directory names, so a staging directory left by a
+SIGKILL is never mistaken for a version; the next export into the same model removes it
+once its process is gone.
+"""
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from export.errors import ExportError
+
+STAGING_PREFIX = ".staging-"
+RETIRED_PREFIX = ".retired-"
+
+
+def prepare_model_dir(repository: Path, name: str) -> Path:
+    """Create ``repository/name`` if needed; raise ExportError when it cannot be written."""
+    model_dir = repository / name
+    try:
+        model_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ExportError(
+            f"repository {str(repository)!r} is not writable: {error.strerror or error}"
+        ) from None
+    if not os.access(model_dir, os.W_OK | os.X_OK):
+        raise ExportError(f"repository {str(repository)!r} is not writable: {model_dir} denies writing")
+    return model_dir
+
+
+def published_versions(model_dir: Path) -> list[int]:
+    return sorted(int(entry.name) for entry in model_dir.iterdir() if entry.is_dir() and entry.name.isdigit())
+
+
+def next_free_version(model_dir: Path) -> int:
+    versions = published_versions(model_dir)
+    return versions[-1] + 1 if versions else 1
+
+
+def check_version_free(model_dir: Path, version: int, force: bool) -> None:
+    version_dir = model_dir / str(version)
+    if version_dir.exists() and not force:
+        raise ExportError(f"version {version_dir} already exists (pass --force to replace it)")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_abandoned_staging(model_dir: Path) -> list[Path]:
+    """Delete staging/retired directories whose exporting process no longer runs."""
+    removed = []
+    for entry in model_dir.iterdir():
+        if not entry.name.startswith((STAGING_PREFIX, RETIRED_PREFIX)):
+            continue
+        owner = entry.name.split("-")[2] if entry.name.count("-") >= 3 else ""
+        if owner.isdigit() and not _process_alive(int(owner)):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _swap_into_place(staging: Path, version_dir: Path, force: bool) -> None:
+    if not version_dir.exists():
+        os.rename(staging, version_dir)
+        return
+    if not force:
+        raise ExportError(f"version {version_dir} already exists (pass --force to replace it)")
+    retired = Path(
+        tempfile.mkdtemp(prefix=f"{RETIRED_PREFIX}{version_dir.name}-{os.getpid()}-", dir=version_dir.parent)
+    )
+    os.rename(version_dir, retired / version_dir.name)
+    try:
+        os.rename(staging, version_dir)
+    except BaseException:
+        os.rename(retired / version_dir.name, version_dir)
+        retired.rmdir()
+        raise
+    shutil.rmtree(retired)
+
+
+@contextlib.contextmanager
+def staged_version(model_dir: Path, version: int, force: bool) -> Iterator[Path]:
+    """Yield an empty staging directory; publish it as ``model_dir/version`` if the block succeeds."""
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{version}-{os.getpid()}-", dir=model_dir))
+    except OSError as error:
+        raise ExportError(f"model directory {str(model_dir)!r} is not writable: {error.strerror}") from None
+    try:
+        yield staging
+        os.chmod(staging, 0o755)  # mkdtemp makes it private; a published version is world-readable
+        for path in [*staging.iterdir(), staging]:
+            _fsync(path)
+        _swap_into_place(staging, model_dir / str(version), force)
+        _fsync(model_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
