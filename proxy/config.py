@@ -1,0 +1,136 @@
+"""The proxy's settings: every one a command-line flag with an IRIS_<NAME> environment twin.
+
+A flag wins over its environment variable, which wins over the default. Values are checked
+once, here; a bad one raises ConfigError naming the setting and the value.
+"""
+
+import argparse
+import dataclasses
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("json", "text")
+
+
+class ConfigError(ValueError):
+    """A setting has a value the proxy cannot use."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "0.0.0.0"
+    port: int = 5000
+    # A gRPC target: host:port, or dns:///host:port to balance over every address it resolves to.
+    upstream: str = "localhost:50052"
+    # gRPC deadline of the upstream call made for one HTTP request, retries included.
+    deadline_seconds: float = 5.0
+    # Largest request body accepted (aiohttp's client_max_size); a larger one gets 413.
+    max_body_bytes: int = 1024 * 1024
+    log_level: str = "INFO"
+    log_format: str = "json"
+
+
+class _Spec(NamedTuple):
+    parse: Callable[[str], Any]  # raises ValueError for a bad value
+    expected: str  # what a good value looks like, for the error message
+    help: str
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 1 <= port <= 65535:
+        raise ValueError(text)
+    return port
+
+
+def _positive_seconds(text: str) -> float:
+    seconds = float(text)
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(text)
+    return seconds
+
+
+def _positive_int(text: str) -> int:
+    number = int(text)
+    if number <= 0:
+        raise ValueError(text)
+    return number
+
+
+def _no_space(text: str) -> str:
+    if not text or any(c.isspace() for c in text):
+        raise ValueError(text)
+    return text
+
+
+def _one_of(choices: Sequence[str], normalise: Callable[[str], str]) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if normalise(text) not in choices:
+            raise ValueError(text)
+        return normalise(text)
+
+    return parse
+
+
+_SPECS: dict[str, _Spec] = {
+    "host": _Spec(_no_space, "an address such as 0.0.0.0 or 127.0.0.1", "address to listen on"),
+    "port": _Spec(_port, "an integer from 1 to 65535", "HTTP port to listen on"),
+    "upstream": _Spec(
+        _no_space,
+        "a gRPC target such as localhost:50052 or dns:///server:50052",
+        "gRPC target of the prediction server(s); dns:///host:port balances over every address",
+    ),
+    "deadline_seconds": _Spec(
+        _positive_seconds, "a positive number of seconds", "gRPC deadline of each upstream call, in seconds"
+    ),
+    "max_body_bytes": _Spec(
+        _positive_int, "a positive integer", "largest request body accepted, in bytes (larger ones get 413)"
+    ),
+    "log_level": _Spec(_one_of(LOG_LEVELS, str.upper), "one of " + ", ".join(LOG_LEVELS), "log level"),
+    "log_format": _Spec(
+        _one_of(LOG_FORMATS, str.lower), "one of " + ", ".join(LOG_FORMATS), "log line format"
+    ),
+}
+
+
+def flag_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def env_name(name: str) -> str:
+    return "IRIS_" + name.upper()
+
+
+def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
+    """Read the settings from command-line arguments (without the program name) and environment.
+
+    Raises ConfigError for a bad value; argparse exits with status 2 on an unknown flag.
+    """
+    defaults = Settings()
+    parser = argparse.ArgumentParser(
+        prog="python -m proxy", description="REST proxy in front of the iris gRPC prediction server."
+    )
+    for name, spec in _SPECS.items():
+        parser.add_argument(
+            flag_name(name),
+            dest=name,
+            default=None,
+            help=f"{spec.help} (env {env_name(name)}, default {getattr(defaults, name)})",
+        )
+    args = parser.parse_args(list(argv))
+
+    values = {}
+    for name, spec in _SPECS.items():
+        if getattr(args, name) is not None:
+            source, text = flag_name(name), getattr(args, name)
+        elif env_name(name) in environ:
+            source, text = env_name(name), environ[env_name(name)]
+        else:
+            continue
+        try:
+            values[name] = spec.parse(text.strip())
+        except ValueError:
+            raise ConfigError(f"{source}={text!r} is not valid: expected {spec.expected}") from None
+    return dataclasses.replace(defaults, **values)
