@@ -1,0 +1,64 @@
+"""Cross-cutting work for every request: its id, and one access log line when it is done."""
+
+import logging
+import re
+import time
+import uuid
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+REQUEST_ID_HEADER = "X-Request-Id"
+# A request id from the client is kept if it is 1-128 printable ASCII characters without spaces
+# (it travels on as gRPC metadata, which allows no more); otherwise the proxy makes one.
+_USABLE_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
+
+REQUEST_ID = web.RequestKey("request_id", str)
+
+access_log = logging.getLogger("proxy.access")
+
+
+def request_id_of(request: web.Request) -> str:
+    """The request's id: the client's X-Request-Id if usable, else a new uuid4 hex string."""
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    return given if _USABLE_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give the request an id, make it available as request[REQUEST_ID] and echo it in the response."""
+    request[REQUEST_ID] = request_id = request_id_of(request)
+    response = await handler(request)
+    response.headers[REQUEST_ID_HEADER] = request_id
+    return response
+
+
+def route_name(request: web.Request) -> str:
+    """The route's path template (e.g. "/predict"), never the raw path: log lines stay groupable."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def access_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Log one line per request: request id, method, route, status and latency in milliseconds."""
+    started = time.perf_counter()
+    status = 500  # if the handler raises past the error middleware, aiohttp answers 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    finally:
+        access_log.info(
+            "%s %s %s",
+            request.method,
+            request.path,
+            status,
+            extra={
+                "request_id": request.get(REQUEST_ID, ""),
+                "method": request.method,
+                "route": route_name(request),
+                "status": status,
+                "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+            },
+        )

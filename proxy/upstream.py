@@ -1,0 +1,121 @@
+"""The proxy's one long-lived gRPC channel to the prediction server(s), and the calls made on it.
+
+The channel is opened once per process and shared by every request (HTTP/2 multiplexes the
+calls). With a `dns:///host:port` target it connects to every address the name resolves to
+and spreads calls over them (round_robin), so more server replicas take more load. Calls
+that fail with UNAVAILABLE (a replica going away, a model not yet ready) are retried by gRPC
+itself, a bounded number of times, within the call's deadline. Calls never wait for a
+connection (wait_for_ready is False): with no server up they fail fast with UNAVAILABLE.
+"""
+
+import json
+from collections.abc import Mapping, Sequence
+
+import grpc
+from aiohttp import web
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from iris_pb import iris_pb2, iris_pb2_grpc
+
+IRIS_SERVICE = "iris.v1.IrisPredictor"
+# Services whose calls are safe to repeat (predictions have no side effects).
+RETRIED_SERVICES = (IRIS_SERVICE,)
+RETRY_MAX_ATTEMPTS = 3
+RETRY_INITIAL_BACKOFF_SECONDS = 0.05
+RETRY_MAX_BACKOFF_SECONDS = 0.5
+# gRPC's default reconnect backoff grows to 120 s; a server that comes back after an outage
+# should be found within a couple of seconds.
+RECONNECT_INITIAL_BACKOFF_MS = 250
+RECONNECT_MAX_BACKOFF_MS = 2000
+# A JSON body of B bytes holds at most B/10 rows ("[1,2,3,4],"); a batch request takes 16 bytes
+# a row and its reply about 13, so 4x the body limit never cuts a valid call. 4 MiB is gRPC's
+# default and the floor.
+MESSAGE_BYTES_PER_BODY_BYTE = 4
+MIN_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
+def service_config() -> str:
+    """gRPC service config: round_robin over the resolved addresses, retry only UNAVAILABLE."""
+    retry_policy = {
+        "maxAttempts": RETRY_MAX_ATTEMPTS,
+        "initialBackoff": f"{RETRY_INITIAL_BACKOFF_SECONDS}s",
+        "maxBackoff": f"{RETRY_MAX_BACKOFF_SECONDS}s",
+        "backoffMultiplier": 2,
+        "retryableStatusCodes": ["UNAVAILABLE"],
+    }
+    return json.dumps(
+        {
+            "loadBalancingConfig": [{"round_robin": {}}],
+            "methodConfig": [
+                {"name": [{"service": service} for service in RETRIED_SERVICES], "retryPolicy": retry_policy}
+            ],
+        }
+    )
+
+
+def channel_options(max_body_bytes: int) -> list[tuple[str, str | int]]:
+    max_message_bytes = max(MIN_MESSAGE_BYTES, MESSAGE_BYTES_PER_BODY_BYTE * max_body_bytes)
+    return [
+        ("grpc.service_config", service_config()),
+        # Only our service config counts, never one published in DNS TXT records.
+        ("grpc.service_config_disable_resolution", 1),
+        ("grpc.enable_retries", 1),
+        ("grpc.initial_reconnect_backoff_ms", RECONNECT_INITIAL_BACKOFF_MS),
+        ("grpc.max_reconnect_backoff_ms", RECONNECT_MAX_BACKOFF_MS),
+        ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.primary_user_agent", "iris-proxy"),
+    ]
+
+
+def open_channel(target: str, max_body_bytes: int) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(target, options=channel_options(max_body_bytes))
+
+
+def _metadata(request_id: str) -> tuple[tuple[str, str], ...]:
+    return (("x-request-id", request_id),)
+
+
+class Upstream:
+    """The calls the proxy makes to the prediction server(s), all on one shared channel.
+
+    Every call carries the HTTP request's id as gRPC metadata `x-request-id` and the
+    per-request deadline. Failures leave as grpc.aio.AioRpcError (see errors.py).
+    """
+
+    def __init__(self, channel: grpc.aio.Channel, deadline_seconds: float) -> None:
+        self.channel = channel
+        self.deadline_seconds = deadline_seconds
+        self.iris = iris_pb2_grpc.IrisPredictorStub(channel)
+        self.health = health_pb2_grpc.HealthStub(channel)
+
+    async def predict(self, features: Mapping[str, float], request_id: str) -> iris_pb2.PredictReply:
+        """Classify one flower given by feature name -> value."""
+        return await self.iris.Predict(
+            iris_pb2.PredictRequest(**features),
+            timeout=self.deadline_seconds,
+            metadata=_metadata(request_id),
+            wait_for_ready=False,
+        )
+
+    async def predict_batch(self, features: Sequence[float], request_id: str) -> iris_pb2.PredictBatchReply:
+        """Classify many flowers given as one flat row-major array of 4 * N floats."""
+        return await self.iris.PredictBatch(
+            iris_pb2.PredictBatchRequest(features=features),
+            timeout=self.deadline_seconds,
+            metadata=_metadata(request_id),
+            wait_for_ready=False,
+        )
+
+    async def serving_status(self, request_id: str, deadline_seconds: float) -> str:
+        """The server's health status for the iris service, e.g. "SERVING" or "NOT_SERVING"."""
+        reply = await self.health.Check(
+            health_pb2.HealthCheckRequest(service=IRIS_SERVICE),
+            timeout=deadline_seconds,
+            metadata=_metadata(request_id),
+            wait_for_ready=False,
+        )
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+
+
+UPSTREAM = web.AppKey("upstream", Upstream)
