@@ -1,0 +1,40 @@
+"""python -m proxy: parse the settings and serve the REST API until SIGINT/SIGTERM."""
+
+import logging
+import os
+import sys
+
+from aiohttp import web
+
+from proxy.app import make_app
+from proxy.config import ConfigError, parse_settings
+from proxy.logs import configure_logging
+
+# Idle HTTP keep-alive connections close after this; longer than common load balancers' 60 s.
+KEEPALIVE_SECONDS = 75.0
+# On SIGTERM, requests in flight get their gRPC deadline plus this to finish.
+SHUTDOWN_MARGIN_SECONDS = 1.0
+
+
+def main() -> None:
+    try:
+        settings = parse_settings(sys.argv[1:], os.environ)
+    except ConfigError as error:
+        sys.exit(f"proxy: {error}")
+    configure_logging(settings.log_level, settings.log_format)
+    logging.getLogger("proxy").info(
+        "starting", extra={"host": settings.host, "port": settings.port, "upstream": settings.upstream}
+    )
+    web.run_app(
+        make_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log=None,  # proxy.middlewares writes the access log
+        print=None,
+        keepalive_timeout=KEEPALIVE_SECONDS,
+        shutdown_timeout=settings.deadline_seconds + SHUTDOWN_MARGIN_SECONDS,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""gRPC replies -> the REST API's JSON bodies.
+
+`species` is a string ("2"), as the original REST service answered; `probabilities` is a list
+indexed by species number.
+"""
+
+from typing import Any
+
+from iris_pb import iris_pb2
+
+
+def prediction_body(reply: iris_pb2.PredictReply) -> dict[str, Any]:
+    return {
+        "species": str(reply.species),
+        "species_name": reply.species_name,
+        "probabilities": list(reply.probabilities),
+        "model_name": reply.model_name,
+        "model_version": reply.model_version,
+    }
+
+
+def batch_body(reply: iris_pb2.PredictBatchReply) -> dict[str, Any]:
+    """Row i of the reply as predictions[i]; the model name and version once, beside them."""
+    classes = len(reply.class_names)
+    probabilities = list(reply.probabilities)
+    predictions = [
+        {
+            "species": str(species),
+            "species_name": reply.class_names[species],
+            "probabilities": probabilities[classes * row : classes * row + classes],
+        }
+        for row, species in enumerate(reply.species)
+    ]
+    return {"predictions": predictions, "model_name": reply.model_name, "model_version": reply.model_version}
