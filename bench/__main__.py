@@ -1,0 +1,303 @@
+"""`make bench`: measure the product against constant-answer baselines in the same run.
+
+Servers run pinned to CPU 0 and the load generators to CPU 1 (taskset); each point has a
+warm-up, runs for --seconds, and is checked with a real call before and after. Results go to
+bench/out/results.{md,json}. See README "Performance".
+"""
+
+import argparse
+import datetime
+import functools
+import json
+import pathlib
+import platform
+import time
+
+from bench import checks, frames, inprocess, loadgen, report, tools
+from bench.processes import Service, free_port, wait_until
+
+SERVER_CPU, LOAD_CPU = "0", "1"
+FORM_BODY = "sepal_length=6.8&sepal_width=3.2&petal_length=5.9&petal_width=2.3"
+JSON_BODY = json.dumps(
+    dict(zip(["sepal_length", "sepal_width", "petal_length", "petal_width"], frames.VIRGINICA, strict=True))
+)
+BATCH_ROWS_REST = 100
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per point")
+    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds before each point")
+    parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("bench/out"))
+    parser.add_argument("--only", default="", help="comma-separated groups to run (default: all)")
+    return parser.parse_args()
+
+
+class Bench:
+    """Runs the points of one benchmark and collects their rows."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.rows: list[dict] = []
+        self.bodies = frames.write_bodies(args.out / "bodies")
+        self.logs = args.out / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+
+    def start(self, name: str, args: list[str], cpu: str | None = SERVER_CPU) -> Service:
+        return Service(name, args, cpu, self.logs / f"{name.replace(' ', '_')}.log")
+
+    def grpc_point(
+        self, group, service, method, body, streams, check, connections=1, rows=1, messages=1, cpu=LOAD_CPU
+    ):
+        url = f"http://127.0.0.1:{service.port}/{method}"
+        self._run(
+            group,
+            service,
+            f"{method.rsplit('/', 1)[1]} {body}",
+            connections * streams,
+            rows,
+            messages,
+            check,
+            lambda: loadgen.h2load(
+                url, self.bodies[body], connections, streams, self.args.seconds, self.args.warmup, cpu
+            ),
+        )
+
+    def rest_point(self, group, service, label, path, body, content_type, connections, check, rows=1):
+        url = f"http://127.0.0.1:{service.port}{path}"
+        self._run(
+            group,
+            service,
+            label,
+            connections,
+            rows,
+            1,
+            check,
+            lambda: loadgen.wrk(
+                url, body, content_type, connections, self.args.seconds, self.args.warmup, LOAD_CPU
+            ),
+        )
+
+    def _run(self, group, service, label, concurrency, rows, messages, check, load) -> None:
+        row = {
+            "group": group,
+            "point": label,
+            "concurrency": concurrency,
+            "rows_per_request": rows,
+            "messages_per_request": messages,
+        }
+        try:
+            if not check():
+                raise RuntimeError("wrong answer before the load")
+            result = load()
+            if result.errors:
+                raise RuntimeError(f"{result.errors} errors under load")
+            if not check():
+                raise RuntimeError("wrong answer after the load")
+            row.update(
+                status="ok",
+                rps=result.rps,
+                rows_per_s=result.rps * rows,
+                messages_per_s=result.rps * messages,
+                mean_ms=result.mean_ms,
+                p50_ms=result.p50_ms,
+                p99_ms=result.p99_ms,
+                errors=result.errors,
+            )
+        except Exception as error:  # a failed point is reported as failed, never as fast
+            row.update(status=f"FAILED: {error}")
+        row["rss_mib"] = service.rss_mib() if hasattr(service, "rss_mib") else None
+        print(report.one_line(row), flush=True)
+        self.rows.append(row)
+
+
+def run_baselines(bench: Bench) -> None:
+    for kind in ("grpc-threaded", "grpc-aio"):
+        port = free_port()
+        with bench.start(f"const {kind}", ["-m", "bench.baselines", kind, "--port", str(port)]) as service:
+            service.port = port
+            check = functools.partial(checks.grpc_predict, port)
+            wait_until(check)
+            group = f"constant {kind}"
+            bench.grpc_point(group, service, "iris.v1.IrisPredictor/Predict", "predict", 1, check)
+            bench.grpc_point(group, service, "iris.v1.IrisPredictor/Predict", "predict", 64, check)
+            bench.grpc_point(
+                group, service, "iris.v1.IrisPredictor/PredictStream", "stream64", 1, check, messages=64
+            )
+    port = free_port()
+    with bench.start("const aiohttp", ["-m", "bench.baselines", "aiohttp", "--port", str(port)]) as service:
+        service.port = port
+        check = functools.partial(
+            checks.rest_post, port, "/", FORM_BODY.encode(), "application/x-www-form-urlencoded", {}
+        )
+        wait_until(check)
+        for connections in (1, 64):
+            bench.rest_point(
+                "constant aiohttp",
+                service,
+                "POST / form",
+                "/",
+                FORM_BODY,
+                "application/x-www-form-urlencoded",
+                connections,
+                check,
+            )
+
+
+def start_server(bench: Bench, name: str, extra: list[str], cpu: str | None = SERVER_CPU) -> Service:
+    port = free_port()
+    started = time.monotonic()
+    service = bench.start(name, ["-m", "server", "--port", str(port), "--log-level", "warning", *extra], cpu)
+    service.port = port
+    wait_until(lambda: checks.grpc_health(port))
+    service.startup_seconds = time.monotonic() - started
+    return service
+
+
+def run_server(bench: Bench) -> None:
+    with start_server(bench, "server", []) as service:
+        port = service.port
+        group = "server (1 worker)"
+        bench.startup = {"seconds_to_serving": service.startup_seconds, "idle_rss_mib": service.rss_mib()}
+        predict = lambda: checks.grpc_predict(port)  # noqa: E731
+        bench.grpc_point(group, service, "iris.v1.IrisPredictor/Predict", "predict", 1, predict)
+        bench.grpc_point(group, service, "iris.v1.IrisPredictor/Predict", "predict", 64, predict)
+        bench.grpc_point(
+            group,
+            service,
+            "iris.v1.IrisPredictor/PredictStream",
+            "stream64",
+            1,
+            lambda: checks.grpc_stream(port),
+            messages=64,
+        )
+        for streams in (1, 64):
+            bench.grpc_point(
+                group,
+                service,
+                "iris.v1.IrisPredictor/PredictBatch",
+                "batch1000",
+                streams,
+                lambda: checks.grpc_batch(port),
+                rows=1000,
+            )
+        for rows, streams in ((1, 1), (1, 64), (1000, 1), (1000, 64)):
+            bench.grpc_point(
+                group,
+                service,
+                "inference.GRPCInferenceService/ModelInfer",
+                f"infer{rows}",
+                streams,
+                lambda rows=rows: checks.v2_infer(port, rows),
+                rows=rows,
+            )
+
+
+def run_proxy(bench: Bench) -> None:
+    with start_server(bench, "server for proxy", []) as server:
+        port = free_port()
+        args = [
+            "-m",
+            "proxy",
+            "--port",
+            str(port),
+            "--upstream",
+            f"127.0.0.1:{server.port}",
+            "--log-level",
+            "warning",
+        ]
+        with bench.start("proxy", args) as proxy:
+            proxy.port = port
+            form = functools.partial(
+                checks.rest_post,
+                port,
+                "/",
+                FORM_BODY.encode(),
+                "application/x-www-form-urlencoded",
+                {"species": "2"},
+            )
+            wait_until(form)
+            group = "proxy + server (one core)"
+            for connections in (1, 64):
+                bench.rest_point(
+                    group,
+                    proxy,
+                    "POST / form",
+                    "/",
+                    FORM_BODY,
+                    "application/x-www-form-urlencoded",
+                    connections,
+                    form,
+                )
+            json_check = functools.partial(
+                checks.rest_post, port, "/", JSON_BODY.encode(), "application/json", {"species": "2"}
+            )
+            bench.rest_point(group, proxy, "POST / json", "/", JSON_BODY, "application/json", 64, json_check)
+            batch = json.dumps({"instances": frames.batch_rows(BATCH_ROWS_REST).tolist()})
+            batch_check = lambda: checks.rest_post(port, "/predict", batch.encode(), "application/json", {})  # noqa: E731
+            bench.rest_point(
+                group,
+                proxy,
+                f"POST /predict {BATCH_ROWS_REST} rows",
+                "/predict",
+                batch,
+                "application/json",
+                64,
+                batch_check,
+                rows=BATCH_ROWS_REST,
+            )
+
+
+def run_workers(bench: Bench) -> None:
+    for workers in (1, 2):
+        with start_server(
+            bench, f"server {workers} workers", ["--workers", str(workers)], cpu=None
+        ) as service:
+            bench.grpc_point(
+                f"server, {workers} worker(s), unpinned",
+                service,
+                "iris.v1.IrisPredictor/Predict",
+                "predict",
+                8,
+                lambda port=service.port: checks.grpc_predict(port),
+                connections=8,
+                cpu=None,
+            )
+
+
+GROUPS = {
+    "inprocess": None,
+    "baselines": run_baselines,
+    "server": run_server,
+    "proxy": run_proxy,
+    "workers": run_workers,
+}
+
+
+def main() -> None:
+    args = parse_args()
+    tools.require(["h2load", "wrk", "taskset"])
+    bench = Bench(args)
+    bench.startup = {}
+    selected = [g for g in args.only.split(",") if g] or list(GROUPS)
+    inproc = inprocess.measure(SERVER_CPU, args.seconds / 2) if "inprocess" in selected else {}
+    for name in selected:
+        if GROUPS.get(name):
+            GROUPS[name](bench)
+    results = {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": tools.machine_description(),
+        "python": platform.python_version(),
+        "command": f"make bench  (python -m bench --seconds {args.seconds:g} --warmup {args.warmup:g})",
+        "in_process_onnxruntime": inproc,
+        "startup": bench.startup,
+        "points": bench.rows,
+    }
+    results["targets"] = report.targets(results)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    (args.out / "results.md").write_text(report.markdown(results))
+    print(f"\nwrote {args.out / 'results.md'} and {args.out / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Turn benchmark rows into the markdown table, the target checks and one-line progress."""
+
+
+def one_line(row: dict) -> str:
+    if row["status"] != "ok":
+        return f"{row['group']:32} {row['point']:34} c={row['concurrency']:<3} {row['status']}"
+    return (
+        f"{row['group']:32} {row['point']:34} c={row['concurrency']:<3} {row['rps']:9.0f} req/s "
+        f"{row['rows_per_s']:11.0f} rows/s  p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms"
+    )
+
+
+def _find(results: dict, group_prefix: str, point_prefix: str, concurrency: int) -> dict | None:
+    for row in results["points"]:
+        if (
+            row["group"].startswith(group_prefix)
+            and row["point"].startswith(point_prefix)
+            and row["concurrency"] == concurrency
+            and row["status"] == "ok"
+        ):
+            return row
+    return None
+
+
+def _ratio(a: dict | None, key_a: str, b: dict | None, key_b: str) -> float | None:
+    return a[key_a] / b[key_b] if a and b and b[key_b] else None
+
+
+def targets(results: dict) -> list[dict]:
+    """The performance issue's targets as measured ratios (None where a point is missing or failed)."""
+    threaded = _find(results, "constant grpc-threaded", "Predict predict", 64)
+    aio = _find(results, "constant grpc-aio", "Predict predict", 64)
+    fastest_const = max((r for r in (threaded, aio) if r), key=lambda r: r["rps"], default=None)
+    const_c1 = [_find(results, f"constant {k}", "Predict predict", 1) for k in ("grpc-threaded", "grpc-aio")]
+    fastest_c1 = min((r for r in const_c1 if r), key=lambda r: r["p99_ms"], default=None)
+    predict64 = _find(results, "server (1 worker)", "Predict predict", 64)
+    predict1 = _find(results, "server (1 worker)", "Predict predict", 1)
+    stream = _find(results, "server (1 worker)", "PredictStream", 64) or _find(
+        results, "server (1 worker)", "PredictStream", 1
+    )
+    batch = _find(results, "server (1 worker)", "PredictBatch", 64)
+    infer = _find(results, "server (1 worker)", "ModelInfer infer1000", 64)
+    rest64 = _find(results, "proxy + server", "POST / form", 64)
+    rest1 = _find(results, "proxy + server", "POST / form", 1)
+    startup = results.get("startup") or {}
+    checks = [
+        (
+            "1. Predict c64 / fastest constant unary c64",
+            _ratio(predict64, "rps", fastest_const, "rps"),
+            ">=",
+            0.85,
+        ),
+        ("2. Predict c1 p99 / constant c1 p99", _ratio(predict1, "p99_ms", fastest_c1, "p99_ms"), "<=", 1.3),
+        (
+            "3. PredictStream msgs/s / Predict c64 req/s",
+            _ratio(stream, "messages_per_s", predict64, "rps"),
+            ">=",
+            2,
+        ),
+        (
+            "4a. PredictBatch 1000 req/s / constant unary c64",
+            _ratio(batch, "rps", fastest_const, "rps"),
+            ">=",
+            0.5,
+        ),
+        (
+            "4b. ModelInfer 1000 req/s / constant unary c64",
+            _ratio(infer, "rps", fastest_const, "rps"),
+            ">=",
+            0.5,
+        ),
+        ("5. REST POST / c64 / gRPC Predict c64", _ratio(rest64, "rps", predict64, "rps"), ">=", 2),
+        ("6. REST c1 p50 / gRPC Predict c1 p50", _ratio(rest1, "p50_ms", predict1, "p50_ms"), "<=", 2),
+        ("7a. seconds to SERVING", startup.get("seconds_to_serving"), "<=", 1.0),
+        ("7b. idle server RSS MiB (1 worker)", startup.get("idle_rss_mib"), "<=", 100),
+    ]
+    rows = []
+    for name, value, op, goal in checks:
+        met = None if value is None else (value >= goal if op == ">=" else value <= goal)
+        rows.append({"target": name, "value": value, "goal": f"{op} {goal:g}", "met": met})
+    return rows
+
+
+def _fmt(value, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def markdown(results: dict) -> str:
+    lines = [
+        f"Measured {results['date']} on {results['machine']}, Python {results['python']}.",
+        f"Command: `{results['command']}`. Servers pinned to CPU 0, load generators to CPU 1 "
+        "(h2load for gRPC, wrk for REST) unless a group says unpinned.",
+        "",
+        "| group | point | in flight | req/s | rows/s | mean ms | p50 ms | p99 ms | errors | RSS MiB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in results["points"]:
+        if row["status"] != "ok":
+            lines.append(
+                f"| {row['group']} | {row['point']} | {row['concurrency']} | {row['status']} |||||||"
+            )
+            continue
+        lines.append(
+            f"| {row['group']} | {row['point']} | {row['concurrency']} | {_fmt(row['rps'], 0)} | "
+            f"{_fmt(row['rows_per_s'], 0)} | {_fmt(row['mean_ms'])} | {_fmt(row['p50_ms'])} | "
+            f"{_fmt(row['p99_ms'])} | {row['errors']} | {_fmt(row['rss_mib'], 0)} |"
+        )
+    inproc = results.get("in_process_onnxruntime") or {}
+    if inproc:
+        lines += [
+            "",
+            "| onnxruntime in process (CPU 0) | calls/s | rows/s | mean µs |",
+            "|---|---:|---:|---:|",
+        ]
+        for name, numbers in inproc.items():
+            lines.append(
+                f"| session.run, {name.replace('_', ' ')} | {_fmt(numbers['calls_per_s'], 0)} | "
+                f"{_fmt(numbers['rows_per_s'], 0)} | {_fmt(numbers['mean_us'], 1)} |"
+            )
+    lines += ["", "| target | measured | goal | met |", "|---|---:|---|---|"]
+    for target in results["targets"]:
+        met = {True: "yes", False: "**no**", None: "not measured"}[target["met"]]
+        lines.append(f"| {target['target']} | {_fmt(target['value'])} | {target['goal']} | {met} |")
+    return "\n".join(lines) + "\n"
