@@ -75,18 +75,30 @@ def _schemas() -> dict[str, Any]:
                 {"type": "object", "required": ["instances"], "properties": {"instances": rows}},
             ],
         },
-        "Prediction": {"type": "object", "required": list(prediction), "properties": prediction},
+        "Prediction": {
+            "type": "object",
+            "required": list(prediction),
+            "properties": prediction,
+            "additionalProperties": False,
+        },
         "PredictReply": {
             "type": "object",
             "required": [*prediction, *model],
             "properties": {**prediction, **model},
+            "additionalProperties": False,
         },
         "BatchReply": {
             "type": "object",
             "required": ["predictions", *model],
             "properties": {"predictions": {"type": "array", "items": _ref("Prediction")}, **model},
+            "additionalProperties": False,
         },
-        "Status": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
+        "Status": {
+            "type": "object",
+            "required": ["status"],
+            "properties": {"status": {"type": "string"}},
+            "additionalProperties": False,
+        },
         "Error": {
             "type": "object",
             "required": ["error"],
@@ -98,8 +110,10 @@ def _schemas() -> dict[str, Any]:
                         "code": {"type": "string", "enum": codes, "description": "A gRPC status name."},
                         "message": {"type": "string", "description": "What went wrong, naming the field."},
                     },
+                    "additionalProperties": False,
                 }
             },
+            "additionalProperties": False,
         },
     }
 
