@@ -1,0 +1,65 @@
+"""Fixtures shared by the tests: in-process proxy apps, and real server processes."""
+
+import socket
+from collections.abc import Awaitable, Callable, Iterator
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from proxy.app import make_app
+from proxy.config import Settings
+
+
+@pytest.fixture
+def refused_upstream() -> Iterator[str]:
+    """A gRPC target on 127.0.0.1 where nothing listens: connections are refused at once.
+
+    The port stays bound (without listen) until the test ends, so no other process takes it.
+    """
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+ProxyClientFactory = Callable[..., Awaitable[TestClient]]
+
+
+@pytest.fixture
+def proxy_client(aiohttp_client, refused_upstream) -> ProxyClientFactory:
+    """Start the proxy app in process: `await proxy_client(upstream=..., max_body_bytes=...)`.
+
+    The upstream defaults to one that refuses connections, for tests that never reach it.
+    """
+
+    async def start(**settings) -> TestClient:
+        settings.setdefault("upstream", refused_upstream)
+        return await aiohttp_client(make_app(Settings(**settings)))
+
+    return start
+
+
+def _response_schema(document: dict, method: str, path: str, status: int) -> dict:
+    responses = document["paths"][path][method.lower()]["responses"]
+    response = responses.get(str(status), responses.get("default"))
+    if "$ref" in response:
+        response = document["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
+    assert "X-Request-Id" in response["headers"], f"{method} {path} {status}: X-Request-Id not documented"
+    return response["content"]["application/json"]["schema"]
+
+
+@pytest.fixture(scope="session")
+def assert_conforms() -> Callable[..., None]:
+    """`assert_conforms(document, method, path, status, headers, body)`: the OpenAPI document
+    describes this response (status or default entry, X-Request-Id header, JSON schema)."""
+    import jsonschema
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
+    def check(document: dict, method: str, path: str, status: int, headers, body) -> None:
+        assert "X-Request-Id" in headers
+        schema = _response_schema(document, method, path, status)
+        registry = Registry().with_resource("urn:openapi", Resource(document, DRAFT202012))
+        root = {"$ref": "urn:openapi" + schema["$ref"]} if "$ref" in schema else schema
+        jsonschema.Draft202012Validator(root, registry=registry).validate(body)
+
+    return check
