@@ -1,0 +1,1 @@
+"""The iris gRPC server: `python -m server --help`."""

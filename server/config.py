@@ -1,0 +1,175 @@
+"""The gRPC server's settings: every one a command-line flag with an IRIS_<NAME> environment twin.
+
+A flag wins over its environment variable, which wins over the default. Values are cast and
+checked here, once, and a bad one stops the server with a message naming the setting and value.
+"""
+
+import argparse
+import dataclasses
+import pathlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+DEFAULT_PORT = 50052
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("json", "text")
+# An upper bound of the bytes one row costs on the wire (16 in a request, about 13 in a reply),
+# used to check that a batch of --max-batch-rows rows fits in --max-message-bytes.
+WIRE_BYTES_PER_ROW = 16
+WIRE_BYTES_OVERHEAD = 1024
+
+
+class SettingsError(ValueError):
+    """A setting with a bad value; the message names the setting and the value."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything `python -m server` can be told; see `parse_settings` for the flags."""
+
+    repository: pathlib.Path = pathlib.Path("artifacts")
+    model_name: str = "iris"
+    model_version: int | None = None  # None: the highest version directory
+    host: str = "[::]"
+    port: int = DEFAULT_PORT
+    workers: int = 1
+    threads: int = 32
+    intra_op_threads: int = 1
+    inter_op_threads: int = 1
+    max_batch_rows: int = 10_000
+    max_message_bytes: int = 4 * 1024 * 1024
+    grace_seconds: float = 5.0
+    log_level: str = "info"
+    log_format: str = "json"
+
+    @property
+    def address(self) -> str:
+        """host:port as gRPC wants it, with an IPv6 literal in brackets."""
+        host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
+        return f"{host}:{self.port}"
+
+
+def _integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    def cast(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError("must be a whole number") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            upper = f" and at most {maximum}" if maximum is not None else ""
+            raise ValueError(f"must be at least {minimum}{upper}")
+        return value
+
+    return cast
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("must be a number of seconds") from None
+    if not 0 <= value < float("inf"):
+        raise ValueError("must be a finite number of seconds, 0 or more")
+    return value
+
+
+def _version(text: str) -> int | None:
+    if text.lower() == "latest":
+        return None
+    return _integer(1)(text)
+
+
+def _choice(choices: Sequence[str]) -> Callable[[str], str]:
+    def cast(text: str) -> str:
+        if text.lower() not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return text.lower()
+
+    return cast
+
+
+def _non_empty(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return text.strip()
+
+
+# flag -> (Settings field, cast, help); a cast raises ValueError("must ...") for a bad value.
+# The env twin is IRIS_ + the flag in upper snake case.
+_FLAGS: dict[str, tuple[str, Callable[[str], Any], str]] = {
+    "--repository": ("repository", pathlib.Path, "model repository directory (<name>/<version>/model.json)"),
+    "--model-name": ("model_name", _non_empty, "model to serve, a directory in the repository"),
+    "--model-version": ("model_version", _version, "version to serve, or 'latest' (highest number)"),
+    "--host": ("host", _non_empty, "address to listen on ([::] and 0.0.0.0 mean every interface)"),
+    "--port": ("port", _integer(0, 65535), "gRPC port; 0 picks a free one (one worker only)"),
+    "--workers": ("workers", _integer(1), "server processes sharing the port (SO_REUSEPORT)"),
+    "--threads": ("threads", _integer(4), "gRPC handler threads per process"),
+    "--intra-op-threads": ("intra_op_threads", _integer(1), "onnxruntime threads inside one operator"),
+    "--inter-op-threads": ("inter_op_threads", _integer(1), "onnxruntime threads across operators"),
+    "--max-batch-rows": ("max_batch_rows", _integer(1), "most rows one call may send"),
+    "--max-message-bytes": ("max_message_bytes", _integer(1024), "largest gRPC message received or sent"),
+    "--grace-seconds": ("grace_seconds", _seconds, "time in-flight calls get to finish on SIGTERM"),
+    "--log-level": ("log_level", _choice(LOG_LEVELS), "least severe level logged"),
+    "--log-format": ("log_format", _choice(LOG_FORMATS), "json lines or readable text"),
+}
+
+
+def env_name(flag: str) -> str:
+    """The environment twin of a flag: --max-batch-rows -> IRIS_MAX_BATCH_ROWS."""
+    return "IRIS_" + flag.removeprefix("--").replace("-", "_").upper()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m server",
+        description="Serve the iris model over gRPC (iris.v1, health, reflection).",
+    )
+    defaults = Settings()
+    for flag, (field, _, help_text) in _FLAGS.items():
+        default = getattr(defaults, field)
+        shown = "latest" if field == "model_version" else default
+        parser.add_argument(flag, metavar="VALUE", help=f"{help_text} [{env_name(flag)}, default {shown}]")
+    return parser
+
+
+def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
+    """Read the settings from flags (argv without the program name) and IRIS_* variables.
+
+    Raises SettingsError naming the flag or variable and its bad value.
+    """
+    flags = vars(build_parser().parse_args(list(argv)))
+    values: dict[str, Any] = {}
+    for flag, (field, cast, _) in _FLAGS.items():
+        text, source = flags[field], flag
+        if text is None:
+            text, source = environ.get(env_name(flag)), env_name(flag)
+        if text is None:
+            continue
+        try:
+            values[field] = cast(text)
+        except ValueError as error:
+            raise SettingsError(f"{source}={text!r}: {error}") from None
+    settings = Settings(**values)
+    _check_together(settings)
+    return settings
+
+
+def _check_together(settings: Settings) -> None:
+    if settings.workers > 1 and settings.port == 0:
+        raise SettingsError(f"--port=0 with --workers={settings.workers}: the workers need one fixed port")
+    needed = settings.max_batch_rows * WIRE_BYTES_PER_ROW + WIRE_BYTES_OVERHEAD
+    if needed > settings.max_message_bytes:
+        raise SettingsError(
+            f"--max-batch-rows={settings.max_batch_rows} needs messages of about {needed} bytes, "
+            f"more than --max-message-bytes={settings.max_message_bytes}: raise one or lower the other"
+        )
+
+
+# Set by a --workers parent for each process it starts (0, 1, ...); not a user setting.
+WORKER_INDEX_ENV = "IRIS_WORKER_INDEX"
+
+
+def worker_index(environ: Mapping[str, str]) -> int | None:
+    """This process's index among the --workers processes, or None if no parent started it."""
+    text = environ.get(WORKER_INDEX_ENV)
+    return None if text is None else int(text)

@@ -1,0 +1,98 @@
+"""The one inference path: every API (iris.v1, KServe V2) hands a float32 [N, 4] array to
+`IrisModel.predict`, which validates it and runs the ONNX session once.
+"""
+
+import dataclasses
+from typing import NamedTuple
+
+import numpy as np
+import onnxruntime
+
+WARM_UP_ROWS = (1, 64)
+
+
+class InvalidInput(ValueError):  # noqa: N818 (reads better than InvalidInputError)
+    """A request the model cannot answer (INVALID_ARGUMENT); `row` is the 0-based row it names."""
+
+    def __init__(self, detail: str, row: int | None = None):
+        super().__init__(detail if row is None else f"row {row}: {detail}")
+        self.detail = detail
+        self.row = row
+
+    def shifted(self, offset: int) -> "InvalidInput":
+        """The same error for a row counted from `offset` rows earlier (e.g. in a stream)."""
+        return InvalidInput(self.detail, None if self.row is None else self.row + offset)
+
+    def without_row(self) -> "InvalidInput":
+        """The same error for an API that sends one row, where a row number says nothing."""
+        return InvalidInput(self.detail)
+
+
+class BatchTooLargeError(ValueError):
+    """More rows than --max-batch-rows in one call (RESOURCE_EXHAUSTED)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelMetadata:
+    """What the APIs report about the served model (from its manifest and graph)."""
+
+    name: str
+    version: int
+    sha256: str
+    feature_names: tuple[str, ...]
+    class_names: tuple[str, ...]  # class_names[k] names label k
+    input_name: str
+    label_output: str
+    probabilities_output: str
+
+
+class Prediction(NamedTuple):
+    labels: np.ndarray  # int64 [N]
+    probabilities: np.ndarray  # float32 [N, C]
+
+
+class IrisModel:
+    """A loaded, checked model (see repository.load_model) answering float32 [N, 4] arrays."""
+
+    def __init__(self, session: onnxruntime.InferenceSession, metadata: ModelMetadata, max_batch_rows: int):
+        self.metadata = metadata
+        self.max_batch_rows = max_batch_rows
+        self._session = session
+        self._output_names = [metadata.label_output, metadata.probabilities_output]
+        self._empty = Prediction(
+            np.empty(0, dtype=np.int64), np.empty((0, len(metadata.class_names)), dtype=np.float32)
+        )
+
+    def predict(self, features: np.ndarray) -> Prediction:
+        """Labels and class probabilities of each row of a float32 [N, 4] array.
+
+        Raises InvalidInput (wrong shape or dtype, a NaN or infinite value, naming the first bad
+        row and feature) or BatchTooLargeError. Zero rows answer zero rows without running the model.
+        """
+        self.check(features)
+        if len(features) == 0:
+            return self._empty
+        labels, probabilities = self._session.run(self._output_names, {self.metadata.input_name: features})
+        return Prediction(labels, probabilities)
+
+    def check(self, features: np.ndarray) -> None:
+        """Raise InvalidInput or BatchTooLargeError unless `features` is a valid batch."""
+        width = len(self.metadata.feature_names)
+        if features.dtype != np.float32 or features.ndim != 2 or features.shape[1] != width:
+            got = f"{features.dtype} {list(features.shape)}"
+            raise InvalidInput(f"features must be float32 [N, {width}], got {got}")
+        if len(features) > self.max_batch_rows:
+            raise BatchTooLargeError(
+                f"{len(features)} rows in one call; the limit is {self.max_batch_rows} (--max-batch-rows)"
+            )
+        if not np.isfinite(features).all():
+            row, column = (int(i) for i in np.argwhere(~np.isfinite(features))[0])
+            value = features[row, column]
+            name = "NaN" if np.isnan(value) else ("+inf" if value > 0 else "-inf")
+            feature = self.metadata.feature_names[column]
+            raise InvalidInput(f"{feature} is {name}; features must be finite numbers", row=row)
+
+    def warm_up(self) -> None:
+        """Run the model once per batch size in WARM_UP_ROWS so the first real call is not slow."""
+        for rows in WARM_UP_ROWS:
+            self.predict(np.ones((rows, len(self.metadata.feature_names)), dtype=np.float32))
