@@ -1,0 +1,27 @@
+"""`python -m server`: parse the settings, then serve (or start --workers processes that do)."""
+
+import os
+import sys
+
+from server.config import SettingsError, parse_settings, worker_index
+
+
+def main() -> int:
+    try:
+        settings = parse_settings(sys.argv[1:], os.environ)
+    except SettingsError as error:
+        print(f"python -m server: error: {error}", file=sys.stderr)
+        return 2
+    index = worker_index(os.environ)
+    # Imported here: a --workers parent only starts and watches processes, it loads no model.
+    if settings.workers > 1 and index is None:
+        from server.workers import run_workers
+
+        return run_workers(settings, sys.argv[1:])
+    from server.app import serve
+
+    return serve(settings, index)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

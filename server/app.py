@@ -1,0 +1,155 @@
+"""Builds and runs one gRPC server process: load the model, serve, drain on SIGTERM/SIGINT.
+
+The threaded grpc.server outran grpc.aio here (see the performance issue). onnxruntime releases
+the GIL while it runs, so a slow model call holds one handler thread and nothing else; health
+checks need only a free thread, and PredictStream calls may take at most half of them.
+"""
+
+import dataclasses
+import functools
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from iris_pb import iris_pb2_grpc
+from server import service
+from server.config import Settings
+from server.logs import configure_logging, log_event
+from server.model import IrisModel
+from server.repository import ModelLoadError, ModelRepository
+
+logger = logging.getLogger("server")
+
+
+@dataclasses.dataclass(frozen=True)
+class ApiService:
+    """A prediction API: its full service name (for health and reflection) and how to add it."""
+
+    name: str
+    add_to_server: Callable[[grpc.Server], None]
+
+
+def api_services(model: IrisModel, settings: Settings) -> list[ApiService]:
+    """Every prediction API this server offers, all over the same model.
+
+    Add the KServe V2 `inference.GRPCInferenceService` here: health and reflection follow.
+    """
+    iris = service.IrisPredictorService(model, max_open_streams=max(1, settings.threads // 2))
+    return [
+        ApiService(
+            service.SERVICE_NAME, functools.partial(iris_pb2_grpc.add_IrisPredictorServicer_to_server, iris)
+        ),
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunningServer:
+    server: grpc.Server
+    health: health.HealthServicer
+    service_names: list[str]  # the API services, whose health follows the model's readiness
+    port: int
+
+    def set_serving(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", *self.service_names):
+            self.health.set(name, status)
+
+
+def start_server(settings: Settings, model: IrisModel) -> RunningServer:
+    """Start serving `model` on settings.address with health NOT_SERVING (see RunningServer.set_serving).
+
+    Raises RuntimeError if the address cannot be bound, ModelLoadError if the model does not fit an API.
+    """
+    services = api_services(model, settings)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="grpc-handler"),
+        options=[
+            # Larger messages get RESOURCE_EXHAUSTED from gRPC itself, before any handler runs.
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            # Worker processes share the port; a lone server must fail if the port is taken.
+            ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
+        ],
+    )
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for api in services:
+        api.add_to_server(server)
+    names = [api.name for api in services]
+    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    running = RunningServer(server, health_servicer, names, server.add_insecure_port(settings.address))
+    running.set_serving(False)
+    server.start()
+    return running
+
+
+class StopRequest:
+    """Set by the first SIGTERM or SIGINT; later ones change nothing (the drain is under way)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signal_name = ""
+
+    def install(self) -> "StopRequest":
+        signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if not self.event.is_set():
+            self.signal_name = signal.Signals(signum).name
+            self.event.set()
+
+
+def serve(settings: Settings, worker_index: int | None = None) -> int:
+    """Run the server until SIGTERM or SIGINT, then drain; the exit code (0, or 1 if it cannot start)."""
+    configure_logging(settings.log_level, settings.log_format)
+    stop = StopRequest().install()
+    try:
+        model = ModelRepository(settings.repository).load(
+            settings.model_name,
+            settings.model_version,
+            intra_op_threads=settings.intra_op_threads,
+            inter_op_threads=settings.inter_op_threads,
+            max_batch_rows=settings.max_batch_rows,
+        )
+        running = start_server(settings, model)
+    except (ModelLoadError, RuntimeError) as error:
+        log_event(logger, logging.ERROR, f"server cannot start: {error}", error=str(error))
+        return 1
+    model.warm_up()
+    running.set_serving(True)
+    meta = model.metadata
+    log_event(
+        logger,
+        logging.INFO,
+        "server started",
+        model=meta.name,
+        version=meta.version,
+        sha256=meta.sha256,
+        address=settings.address,
+        port=running.port,
+        workers=settings.workers,
+        worker=worker_index,
+        pid=os.getpid(),
+        threads=settings.threads,
+        max_batch_rows=settings.max_batch_rows,
+        max_message_bytes=settings.max_message_bytes,
+    )
+    stop.event.wait()
+    log_event(
+        logger, logging.INFO, "server draining", signal=stop.signal_name, grace_seconds=settings.grace_seconds
+    )
+    running.health.enter_graceful_shutdown()  # NOT_SERVING for every service, for good
+    running.server.stop(settings.grace_seconds).wait()  # refuse new calls; in-flight ones get the grace
+    log_event(logger, logging.INFO, "server stopped", pid=os.getpid())
+    return 0

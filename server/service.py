@@ -1,0 +1,196 @@
+"""The iris.v1 IrisPredictor service: unpack the request, call IrisModel.predict, build the reply.
+
+Every error leaves through `_abort`, which picks the status (see the README's table), logs the
+error with the caller's x-request-id and ends the call:
+- InvalidInput -> INVALID_ARGUMENT, the message naming the field (and row, counted from 0);
+- BatchTooLargeError, too many open streams -> RESOURCE_EXHAUSTED;
+- anything else is a bug -> INTERNAL, logged with its traceback.
+"""
+
+import functools
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, NoReturn
+
+import grpc
+
+from iris_pb import iris_pb2, iris_pb2_grpc
+from server.iris_messages import (
+    FEATURE_FIELDS,
+    batch_reply,
+    replies,
+    row_from_request,
+    rows_from_batch,
+    rows_from_requests,
+)
+from server.logs import NO_REQUEST_ID, log_event
+from server.model import BatchTooLargeError, InvalidInput, IrisModel
+from server.repository import ModelLoadError
+
+SERVICE_NAME = iris_pb2.DESCRIPTOR.services_by_name["IrisPredictor"].full_name
+REQUEST_ID_KEY = "x-request-id"
+
+logger = logging.getLogger("server.service")
+
+
+class TooManyStreamsError(Exception):
+    """Every PredictStream slot is taken (RESOURCE_EXHAUSTED)."""
+
+
+def request_id(context: grpc.ServicerContext) -> str:
+    """The caller's x-request-id metadata value, or '-' when it sent none."""
+    for key, value in context.invocation_metadata() or ():
+        if key == REQUEST_ID_KEY:
+            return str(value)
+    return NO_REQUEST_ID
+
+
+def _abort(context: grpc.ServicerContext, method: str, error: Exception) -> NoReturn:
+    if isinstance(error, InvalidInput):
+        code, message = grpc.StatusCode.INVALID_ARGUMENT, str(error)
+    elif isinstance(error, BatchTooLargeError | TooManyStreamsError):
+        code, message = grpc.StatusCode.RESOURCE_EXHAUSTED, str(error)
+    else:
+        code, message = (
+            grpc.StatusCode.INTERNAL,
+            f"internal error ({type(error).__name__}); see the server log",
+        )
+    is_bug = code is grpc.StatusCode.INTERNAL
+    log_event(
+        logger,
+        logging.ERROR if is_bug else logging.WARNING,
+        "request failed",
+        exc_info=is_bug,
+        method=method,
+        code=code.name,
+        error=message,
+        request_id=request_id(context),
+    )
+    context.abort(code, message)
+    raise AssertionError("context.abort returned")  # it raises; this line tells type checkers
+
+
+def _unary(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def handle(self: "IrisPredictorService", request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return method(self, request, context)
+        except Exception as error:
+            _abort(context, method.__name__, error)
+
+    return handle
+
+
+def _streaming(method: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+    @functools.wraps(method)
+    def handle(self: "IrisPredictorService", requests: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        try:
+            yield from method(self, requests, context)
+        except Exception as error:
+            _abort(context, method.__name__, error)
+
+    return handle
+
+
+class IrisPredictorService(iris_pb2_grpc.IrisPredictorServicer):
+    """iris.v1.IrisPredictor over one IrisModel.
+
+    At most `max_open_streams` PredictStream calls run at once (each holds a handler thread), so
+    unary calls and health checks always find a thread.
+    """
+
+    def __init__(self, model: IrisModel, max_open_streams: int):
+        if model.metadata.feature_names != FEATURE_FIELDS:
+            raise ModelLoadError(
+                f"model features {list(model.metadata.feature_names)} are not the iris.v1 API's "
+                f"{list(FEATURE_FIELDS)} in that order"
+            )
+        self._model = model
+        self._max_open_streams = max_open_streams
+        self._stream_slots = threading.BoundedSemaphore(max_open_streams)
+
+    @_unary
+    def Predict(
+        self, request: iris_pb2.PredictRequest, context: grpc.ServicerContext
+    ) -> iris_pb2.PredictReply:
+        try:
+            prediction = self._model.predict(row_from_request(request))
+        except InvalidInput as error:
+            raise error.without_row() from None
+        return replies(prediction, self._model.metadata)[0]
+
+    @_unary
+    def PredictBatch(
+        self, request: iris_pb2.PredictBatchRequest, context: grpc.ServicerContext
+    ) -> iris_pb2.PredictBatchReply:
+        prediction = self._model.predict(rows_from_batch(request))
+        return batch_reply(prediction, self._model.metadata)
+
+    @_streaming
+    def PredictStream(
+        self, requests: Iterator[iris_pb2.PredictRequest], context: grpc.ServicerContext
+    ) -> Iterator[iris_pb2.PredictReply]:
+        """Answer rows in order, one model call per group of rows that arrived together.
+
+        A bad row ends the stream with INVALID_ARGUMENT naming its index in the stream; the rows
+        before it are answered first.
+        """
+        self._claim_stream_slot(context)
+        answered = 0
+        for batch in _arrived_batches(requests, self._model.max_batch_rows):
+            try:
+                prediction = self._model.predict(rows_from_requests(batch))
+            except InvalidInput as error:
+                good_rows = batch[: error.row or 0]
+                yield from replies(self._model.predict(rows_from_requests(good_rows)), self._model.metadata)
+                raise error.shifted(answered) from None
+            yield from replies(prediction, self._model.metadata)
+            answered += len(batch)
+
+    def _claim_stream_slot(self, context: grpc.ServicerContext) -> None:
+        if not self._stream_slots.acquire(blocking=False):
+            raise TooManyStreamsError(
+                f"{self._max_open_streams} PredictStream calls are open, the most this server takes "
+                "(--threads / 2); retry later or use PredictBatch"
+            )
+        if not context.add_callback(self._stream_slots.release):
+            self._stream_slots.release()  # the call already ended
+
+
+_END_OF_STREAM = object()
+
+
+def _arrived_batches(requests: Iterator[Any], max_rows: int) -> Iterator[list[Any]]:
+    """Group a request stream into lists of whatever has arrived (at most max_rows each).
+
+    A reader thread drains the stream into a queue, so the caller waits only when nothing is
+    queued, and runs one model call for every row that came in meanwhile.
+    """
+    arrived: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def read() -> None:
+        try:
+            for request in requests:
+                arrived.put(request)
+        except grpc.RpcError:
+            pass  # the client cancelled or the call ended; nobody is waiting for answers
+        finally:
+            arrived.put(_END_OF_STREAM)
+
+    threading.Thread(target=read, name="predict-stream-reader", daemon=True).start()
+    while True:
+        batch = [arrived.get()]
+        if batch[0] is _END_OF_STREAM:
+            return
+        while len(batch) < max_rows:
+            try:
+                request = arrived.get_nowait()
+            except queue.Empty:
+                break
+            if request is _END_OF_STREAM:
+                yield batch
+                return
+            batch.append(request)
+        yield batch
