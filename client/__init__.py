@@ -1,0 +1,1 @@
+"""Command-line client for the iris gRPC server: `python -m client --help`."""

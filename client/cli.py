@@ -1,0 +1,117 @@
+"""The client's command line: one flower (Predict) or a CSV file of them (PredictBatch).
+
+Exit codes: 0 answered, 1 the call failed (unreachable server, deadline, error status),
+2 bad command line or CSV file. Calls never wait for an unreachable server: they fail at once,
+or at the --timeout deadline at the latest.
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+import uuid
+from collections.abc import Sequence
+
+import grpc
+
+from client.csv_rows import FEATURES, CsvError, read_rows
+from iris_pb import iris_pb2, iris_pb2_grpc
+
+SETOSA = (5.1, 3.5, 1.4, 0.2)
+REQUEST_ID_KEY = "x-request-id"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m client", description="Classify iris flowers with the server."
+    )
+    parser.add_argument("--host", default="localhost", help="server host (default localhost)")
+    parser.add_argument("--port", type=int, default=50052, help="server gRPC port (default 50052)")
+    for name, default in zip(FEATURES, SETOSA, strict=True):
+        flag = "--" + name.replace("_", "-")
+        parser.add_argument(flag, type=float, default=default, metavar="CM", help=f"(default {default})")
+    parser.add_argument(
+        "--csv", type=pathlib.Path, metavar="FILE", help="classify every row of FILE in one call"
+    )
+    parser.add_argument("--json", action="store_true", help="print the answer as JSON")
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds before giving up (default 5)")
+    return parser
+
+
+def _target(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
+def _format_probabilities(probabilities: Sequence[float]) -> str:
+    return " ".join(f"{p:.3f}" for p in probabilities)
+
+
+def predict_one(stub: iris_pb2_grpc.IrisPredictorStub, args: argparse.Namespace, metadata: list) -> str:
+    request = iris_pb2.PredictRequest(**{name: getattr(args, name) for name in FEATURES})
+    reply = stub.Predict(request, timeout=args.timeout, metadata=metadata)
+    if args.json:
+        return json.dumps(
+            {
+                "species": reply.species,
+                "species_name": reply.species_name,
+                "probabilities": list(reply.probabilities),
+                "model_name": reply.model_name,
+                "model_version": reply.model_version,
+            }
+        )
+    return "\n".join(
+        [
+            f"Predicted species number: {reply.species}",
+            f"Species name: {reply.species_name}",
+            f"Probabilities: {_format_probabilities(reply.probabilities)}",
+            f"Model: {reply.model_name} version {reply.model_version}",
+        ]
+    )
+
+
+def predict_csv(stub: iris_pb2_grpc.IrisPredictorStub, args: argparse.Namespace, metadata: list) -> str:
+    rows = read_rows(args.csv)
+    request = iris_pb2.PredictBatchRequest(features=[value for row in rows for value in row])
+    reply = stub.PredictBatch(request, timeout=args.timeout, metadata=metadata)
+    width = len(reply.class_names)
+    probabilities = [
+        list(reply.probabilities[width * i : width * (i + 1)]) for i in range(len(reply.species))
+    ]
+    names = [reply.class_names[species] for species in reply.species]
+    if args.json:
+        predictions = [
+            {"species": s, "species_name": n, "probabilities": p}
+            for s, n, p in zip(reply.species, names, probabilities, strict=True)
+        ]
+        model = {"model_name": reply.model_name, "model_version": reply.model_version}
+        return json.dumps({**model, "predictions": predictions})
+    lines = [
+        f"Predicted species numbers for {len(rows)} rows ({reply.model_name} version {reply.model_version}):"
+    ]
+    for row, (species, name, row_probabilities) in enumerate(
+        zip(reply.species, names, probabilities, strict=True)
+    ):
+        lines.append(f"row {row}: {species} {name} ({_format_probabilities(row_probabilities)})")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(argv)
+    request_id = uuid.uuid4().hex
+    metadata = [(REQUEST_ID_KEY, request_id)]
+    with grpc.insecure_channel(_target(args.host, args.port)) as channel:
+        stub = iris_pb2_grpc.IrisPredictorStub(channel)
+        try:
+            output = predict_csv(stub, args, metadata) if args.csv else predict_one(stub, args, metadata)
+        except CsvError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        except grpc.RpcError as error:
+            where = _target(args.host, args.port)
+            print(
+                f"error: {where}: {error.code().name}: {error.details()} (request id {request_id})",
+                file=sys.stderr,
+            )
+            return 1
+    print(output)
+    return 0
