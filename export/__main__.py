@@ -13,7 +13,7 @@ def _raise_keyboard_interrupt(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    """Run the export (or --verify); return the process exit status."""
     try:
         settings = parse_settings(argv, os.environ)
         # Imported here so a settings error is reported before the heavy libraries load.
@@ -35,4 +35,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     sys.exit(main())

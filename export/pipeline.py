@@ -25,10 +25,14 @@ def format_parity(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def run_gate(reference_path: Path, onnx_path: Path, training_features: np.ndarray, seed: int) -> dict:
-    """Reload both published files and compare them on the gate's input sets."""
-    with reference_path.open("rb") as reference_file:
-        reference = pickle.load(reference_file)  # our own file, written moments ago or by export
+def load_reference(path: Path):
+    """Unpickle the scikit-learn reference. Only ever our own file: pickles run code when loaded."""
+    with path.open("rb") as reference_file:
+        return pickle.load(reference_file)
+
+
+def run_gate(reference, onnx_path: Path, training_features: np.ndarray, seed: int) -> dict:
+    """Compare the reference with the ONNX file in onnxruntime on the gate's input sets."""
     session = parity.load_onnx_session(onnx_path)
     summary = parity.check_parity(
         reference, session, parity.parity_input_sets(reference, training_features, seed)
@@ -44,51 +48,58 @@ def export_model(
 
     ``estimator_params`` override the classifier's hyper-parameters (tests use a small forest).
     """
-    model_dir = publish.prepare_model_dir(settings.repository, settings.name)
-    for leftover in publish.remove_abandoned_staging(model_dir):
-        log(f"removed {leftover}, left by an interrupted export")
-    version = settings.version or publish.next_free_version(model_dir)
-    publish.check_version_free(model_dir, version, settings.force)
-    version_dir = model_dir / str(version)
-    log(f"exporting {settings.estimator} model to {version_dir}")
-    with publish.staged_version(model_dir, version, settings.force) as staging:
-        features, labels = train.load_training_data()
-        estimator = train.build_estimator(settings.estimator, settings.seed, **(estimator_params or {}))
-        log(f"[1/{STEPS}] cross-validating ({train.CV_FOLDS} stratified folds, seed {settings.seed})")
-        metrics = {
-            "cross_validation": train.cross_validation_metrics(estimator, features, labels, settings.seed)
-        }
-        accuracy = metrics["cross_validation"]["accuracy"]
-        log(f"        CV accuracy {accuracy['mean']:.4f} +/- {accuracy['std']:.4f}")
-
-        log(f"[2/{STEPS}] fitting on all {len(labels)} rows")
-        train.fit(estimator, features, labels)
-        metrics["training_accuracy"] = round(float(estimator.score(features, labels)), 6)
-        with (staging / manifest.PICKLE_FILE).open("wb") as reference_file:
-            pickle.dump(estimator, reference_file, protocol=pickle.HIGHEST_PROTOCOL)
-
-        opset = convert.TARGET_OPSET
-        log(f"[3/{STEPS}] converting to ONNX (opset {opset['']}, ai.onnx.ml {opset['ai.onnx.ml']})")
-        onnx_model = convert.convert_to_onnx(estimator, n_features=features.shape[1])
-        onnx.save_model(onnx_model, staging / manifest.ONNX_FILE)
-
-        log(f"[4/{STEPS}] parity gate: scikit-learn pickle vs onnxruntime")
-        summary = run_gate(
-            staging / manifest.PICKLE_FILE, staging / manifest.ONNX_FILE, features, settings.seed
-        )
-        log(format_parity(summary))
-
-        log(f"[5/{STEPS}] writing {manifest.MANIFEST_FILE}")
-        model_manifest = manifest.build_manifest(
-            name=settings.name,
-            version=version,
-            estimator={"kind": settings.estimator, "params": train.describe_estimator(estimator)},
-            metrics=metrics,
-            parity=summary,
-            onnx_description=manifest.describe_onnx(onnx_model, staging / manifest.ONNX_FILE),
-        )
-        manifest.validate_manifest(model_manifest)
-        manifest.write_manifest(model_manifest, staging / manifest.MANIFEST_FILE)
-        log(f"[6/{STEPS}] publishing {version_dir}")
+    with publish.model_directory(settings.repository, settings.name) as model_dir:
+        for leftover in publish.remove_abandoned_staging(model_dir):
+            log(f"removed {leftover}, left by an interrupted export")
+        version = settings.version or publish.next_free_version(model_dir)
+        publish.check_version_free(model_dir, version, settings.force)
+        version_dir = model_dir / str(version)
+        log(f"exporting {settings.estimator} model to {version_dir}")
+        with publish.staged_version(model_dir, version, settings.force) as staging:
+            _build_version(staging, settings, version, log, estimator_params or {})
+            log(f"[6/{STEPS}] publishing {version_dir}")
     log(f"published {version_dir}")
     return version_dir
+
+
+def _build_version(
+    staging: Path, settings: Settings, version: int, log: Callable[[str], None], estimator_params: dict
+) -> None:
+    """Train, convert, gate and describe a model: the complete contents of a version directory."""
+    features, labels = train.load_training_data()
+    estimator = train.build_estimator(settings.estimator, settings.seed, **estimator_params)
+    log(f"[1/{STEPS}] cross-validating ({train.CV_FOLDS} stratified folds, seed {settings.seed})")
+    cross_validation = train.cross_validation_metrics(estimator, features, labels, settings.seed)
+    accuracy = cross_validation["accuracy"]
+    log(f"        CV accuracy {accuracy['mean']:.4f} +/- {accuracy['std']:.4f}")
+
+    log(f"[2/{STEPS}] fitting on all {len(labels)} rows")
+    train.fit(estimator, features, labels)
+    metrics = {
+        "cross_validation": cross_validation,
+        "training_accuracy": round(float(estimator.score(features, labels)), 6),
+    }
+    with (staging / manifest.PICKLE_FILE).open("wb") as reference_file:
+        pickle.dump(estimator, reference_file, protocol=pickle.HIGHEST_PROTOCOL)
+
+    opset = convert.TARGET_OPSET
+    log(f"[3/{STEPS}] converting to ONNX (opset {opset['']}, ai.onnx.ml {opset['ai.onnx.ml']})")
+    onnx_model = convert.convert_to_onnx(estimator, n_features=features.shape[1])
+    onnx.save_model(onnx_model, staging / manifest.ONNX_FILE)
+
+    log(f"[4/{STEPS}] parity gate: scikit-learn pickle vs onnxruntime")
+    reference = load_reference(staging / manifest.PICKLE_FILE)
+    summary = run_gate(reference, staging / manifest.ONNX_FILE, features, settings.seed)
+    log(format_parity(summary))
+
+    log(f"[5/{STEPS}] writing {manifest.MANIFEST_FILE}")
+    model_manifest = manifest.build_manifest(
+        name=settings.name,
+        version=version,
+        estimator={"kind": settings.estimator, "params": train.describe_estimator(estimator)},
+        metrics=metrics,
+        parity=summary,
+        onnx_description=manifest.describe_onnx(onnx_model, staging / manifest.ONNX_FILE),
+    )
+    manifest.validate_manifest(model_manifest)
+    manifest.write_manifest(model_manifest, staging / manifest.MANIFEST_FILE)

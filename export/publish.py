@@ -21,18 +21,30 @@ STAGING_PREFIX = ".staging-"
 RETIRED_PREFIX = ".retired-"
 
 
-def prepare_model_dir(repository: Path, name: str) -> Path:
-    """Create ``repository/name`` if needed; raise ExportError when it cannot be written."""
+@contextlib.contextmanager
+def model_directory(repository: Path, name: str) -> Iterator[Path]:
+    """Yield ``repository/name``, created if needed and checked writable (else ExportError).
+
+    If the block fails, the directories this call created are removed again (when still
+    empty), so a failed first export leaves no trace either.
+    """
     model_dir = repository / name
+    created = [path for path in (model_dir, *model_dir.parents) if not path.exists()]  # deepest first
     try:
         model_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ExportError(
             f"repository {str(repository)!r} is not writable: {error.strerror or error}"
         ) from None
-    if not os.access(model_dir, os.W_OK | os.X_OK):
-        raise ExportError(f"repository {str(repository)!r} is not writable: {model_dir} denies writing")
-    return model_dir
+    try:
+        if not os.access(model_dir, os.W_OK | os.X_OK):
+            raise ExportError(f"repository {str(repository)!r} is not writable: {model_dir} denies writing")
+        yield model_dir
+    except BaseException:
+        for path in created:
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise
 
 
 def published_versions(model_dir: Path) -> list[int]:

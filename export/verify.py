@@ -1,14 +1,13 @@
 """Re-check a published version directory: files, manifest, checksum, ONNX interface, parity."""
 
-import pickle
 from collections.abc import Callable
 from pathlib import Path
 
 import onnx
 
 from export import manifest
-from export.errors import ExportError, VerificationError
-from export.pipeline import format_parity, run_gate
+from export.errors import VerificationError
+from export.pipeline import format_parity, load_reference, run_gate
 from export.train import load_training_data
 
 
@@ -21,10 +20,10 @@ def verify_version(version_dir: Path, log: Callable[[str], None] = print) -> dic
             raise VerificationError(f"{version_dir}: missing {file_name}")
     model_manifest = manifest.read_manifest(version_dir / manifest.MANIFEST_FILE)
     log(f"{manifest.MANIFEST_FILE}: valid ({model_manifest['name']} version {model_manifest['version']})")
-    if version_dir.resolve().name != str(model_manifest["version"]):
-        raise VerificationError(
-            f"{version_dir}: directory name does not match manifest version {model_manifest['version']}"
-        )
+    location = version_dir.resolve()
+    expected = f"{model_manifest['name']}/{model_manifest['version']}"
+    if f"{location.parent.name}/{location.name}" != expected:
+        raise VerificationError(f"{version_dir}: path does not end in the manifest's {expected}")
 
     onnx_path = version_dir / manifest.ONNX_FILE
     recorded, actual = model_manifest["onnx"]["sha256"], manifest.sha256_of(onnx_path)
@@ -41,16 +40,21 @@ def verify_version(version_dir: Path, log: Callable[[str], None] = print) -> dic
             raise VerificationError(f"{onnx_path}: {key} {interface[key]} differ from the manifest")
     log(f"{manifest.ONNX_FILE}: sha256 matches, checker passes, interface matches")
 
+    reference = _load_reference(version_dir / manifest.PICKLE_FILE)
     features, _ = load_training_data()
-    seed = model_manifest["parity"].get("seed", 0)
-    try:
-        summary = run_gate(version_dir / manifest.PICKLE_FILE, onnx_path, features, seed)
-    except ExportError:
-        raise
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError, TypeError) as error:
-        raise VerificationError(
-            f"{version_dir / manifest.PICKLE_FILE}: cannot use the reference: {error}"
-        ) from None
+    summary = run_gate(reference, onnx_path, features, seed=model_manifest["parity"].get("seed", 0))
     log("parity re-run passed:")
     log(format_parity(summary))
     return model_manifest
+
+
+def _load_reference(path: Path):
+    try:
+        reference = load_reference(path)
+    except Exception as error:  # a corrupt pickle can fail in many ways
+        raise VerificationError(
+            f"{path}: cannot load the reference model: {type(error).__name__}: {error}"
+        ) from None
+    if not hasattr(reference, "predict_proba"):
+        raise VerificationError(f"{path}: holds a {type(reference).__name__}, not a classifier")
+    return reference
