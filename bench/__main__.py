@@ -105,10 +105,17 @@ class Bench:
                 errors=result.errors,
             )
         except Exception as error:  # a failed point is reported as failed, never as fast
-            row.update(status=f"FAILED: {error}")
+            row.update(status=f"FAILED: {_first_line(error)}")
         row["rss_mib"] = service.rss_mib() if hasattr(service, "rss_mib") else None
         print(report.one_line(row), flush=True)
         self.rows.append(row)
+
+
+def _first_line(error: Exception) -> str:
+    details = getattr(error, "details", None)
+    if callable(details):  # a grpc.RpcError
+        return f"{error.code().name}: {details()}"
+    return (str(error).splitlines() or [type(error).__name__])[0][:200]
 
 
 def run_baselines(bench: Bench) -> None:
