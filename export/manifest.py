@@ -9,35 +9,23 @@ from pathlib import Path
 
 import onnx
 
+from export.contract import (
+    CLASS_NAMES,
+    FEATURE_NAMES,
+    MANIFEST_FILE,
+    ONNX_FILE,
+    ONNX_INPUTS,
+    ONNX_OUTPUTS,
+    describe_tensors,
+)
 from export.errors import VerificationError
-from export.train import CLASS_NAMES, FEATURE_NAMES
 
-MANIFEST_FILE = "model.json"
-ONNX_FILE = "model.onnx"
-PICKLE_FILE = "iris_model.pickle"
 LIBRARIES = ("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy")
-ONNX_DTYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.INT64: "int64"}
-EXPECTED_INPUTS = [{"name": "input", "dtype": "float32", "shape": [None, len(FEATURE_NAMES)]}]
-EXPECTED_OUTPUTS = [
-    {"name": "label", "dtype": "int64", "shape": [None]},
-    {"name": "probabilities", "dtype": "float32", "shape": [None, len(CLASS_NAMES)]},
-]
 SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
 
 
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def describe_tensors(values) -> list[dict]:
-    """Name, dtype string and shape (None for a dynamic dimension) of graph inputs or outputs."""
-    described = []
-    for value in values:
-        tensor_type = value.type.tensor_type
-        shape = [dim.dim_value if dim.HasField("dim_value") else None for dim in tensor_type.shape.dim]
-        dtype = ONNX_DTYPES.get(tensor_type.elem_type, onnx.TensorProto.DataType.Name(tensor_type.elem_type))
-        described.append({"name": value.name, "dtype": dtype, "shape": shape})
-    return described
 
 
 def describe_onnx(model: onnx.ModelProto, onnx_path: Path) -> dict:
@@ -124,8 +112,8 @@ def validate_manifest(manifest: object) -> None:
         "'onnx.sha256' must be 64 lowercase hex digits",
     )
     _require(isinstance(described.get("opset"), int), "'onnx.opset' must be an integer")
-    _require(described.get("inputs") == EXPECTED_INPUTS, f"'onnx.inputs' must be {EXPECTED_INPUTS}")
-    _require(described.get("outputs") == EXPECTED_OUTPUTS, f"'onnx.outputs' must be {EXPECTED_OUTPUTS}")
+    _require(described.get("inputs") == ONNX_INPUTS, f"'onnx.inputs' must be {ONNX_INPUTS}")
+    _require(described.get("outputs") == ONNX_OUTPUTS, f"'onnx.outputs' must be {ONNX_OUTPUTS}")
     _require(manifest["features"] == list(FEATURE_NAMES), f"'features' must be {list(FEATURE_NAMES)}")
     expected_classes = [{"id": class_id, "name": name} for class_id, name in enumerate(CLASS_NAMES)]
     _require(manifest["classes"] == expected_classes, f"'classes' must be {expected_classes}")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from export import convert, manifest, parity, publish, train
+from export import contract, convert, manifest, parity, publish, train
 from export.config import Settings
 
 STEPS = 6
@@ -79,27 +79,27 @@ def _build_version(
         "cross_validation": cross_validation,
         "training_accuracy": round(float(estimator.score(features, labels)), 6),
     }
-    with (staging / manifest.PICKLE_FILE).open("wb") as reference_file:
+    with (staging / contract.PICKLE_FILE).open("wb") as reference_file:
         pickle.dump(estimator, reference_file, protocol=pickle.HIGHEST_PROTOCOL)
 
     opset = convert.TARGET_OPSET
     log(f"[3/{STEPS}] converting to ONNX (opset {opset['']}, ai.onnx.ml {opset['ai.onnx.ml']})")
     onnx_model = convert.convert_to_onnx(estimator, n_features=features.shape[1])
-    onnx.save_model(onnx_model, staging / manifest.ONNX_FILE)
+    onnx.save_model(onnx_model, staging / contract.ONNX_FILE)
 
     log(f"[4/{STEPS}] parity gate: scikit-learn pickle vs onnxruntime")
-    reference = load_reference(staging / manifest.PICKLE_FILE)
-    summary = run_gate(reference, staging / manifest.ONNX_FILE, features, settings.seed)
+    reference = load_reference(staging / contract.PICKLE_FILE)
+    summary = run_gate(reference, staging / contract.ONNX_FILE, features, settings.seed)
     log(format_parity(summary))
 
-    log(f"[5/{STEPS}] writing {manifest.MANIFEST_FILE}")
+    log(f"[5/{STEPS}] writing {contract.MANIFEST_FILE}")
     model_manifest = manifest.build_manifest(
         name=settings.name,
         version=version,
         estimator={"kind": settings.estimator, "params": train.describe_estimator(estimator)},
         metrics=metrics,
         parity=summary,
-        onnx_description=manifest.describe_onnx(onnx_model, staging / manifest.ONNX_FILE),
+        onnx_description=manifest.describe_onnx(onnx_model, staging / contract.ONNX_FILE),
     )
     manifest.validate_manifest(model_manifest)
-    manifest.write_manifest(model_manifest, staging / manifest.MANIFEST_FILE)
+    manifest.write_manifest(model_manifest, staging / contract.MANIFEST_FILE)

@@ -33,9 +33,8 @@ def model_directory(repository: Path, name: str) -> Iterator[Path]:
     try:
         model_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise ExportError(
-            f"repository {str(repository)!r} is not writable: {error.strerror or error}"
-        ) from None
+        reason = error.strerror or error
+        raise ExportError(f"repository {str(repository)!r} is not writable: {model_dir}: {reason}") from None
     try:
         if not os.access(model_dir, os.W_OK | os.X_OK):
             raise ExportError(f"repository {str(repository)!r} is not writable: {model_dir} denies writing")
@@ -73,15 +72,24 @@ def _process_alive(pid: int) -> bool:
 
 
 def remove_abandoned_staging(model_dir: Path) -> list[Path]:
-    """Delete staging/retired directories whose exporting process no longer runs."""
+    """Clean up after exports that died (SIGKILL, power loss) and return what was removed.
+
+    A staging directory is simply deleted. A retired directory holds the previous
+    contents of a version being replaced with --force; if the export died before the new
+    version was in place, that old version is moved back first.
+    """
     removed = []
     for entry in model_dir.iterdir():
         if not entry.name.startswith((STAGING_PREFIX, RETIRED_PREFIX)):
             continue
-        owner = entry.name.split("-")[2] if entry.name.count("-") >= 3 else ""
-        if owner.isdigit() and not _process_alive(int(owner)):
-            shutil.rmtree(entry, ignore_errors=True)
-            removed.append(entry)
+        parts = entry.name.split("-")  # .staging-<version>-<pid>-<random>
+        if len(parts) != 4 or not parts[2].isdigit() or _process_alive(int(parts[2])):
+            continue
+        old_version, version_dir = entry / parts[1], model_dir / parts[1]
+        if entry.name.startswith(RETIRED_PREFIX) and old_version.is_dir() and not version_dir.exists():
+            os.rename(old_version, version_dir)
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry)
     return removed
 
 

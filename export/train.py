@@ -9,16 +9,18 @@ from sklearn.model_selection import StratifiedKFold, cross_validate
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-# The artifact contract fixes these; load_iris must agree (checked in load_training_data).
-FEATURE_NAMES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
-CLASS_NAMES = ("setosa", "versicolor", "virginica")
+from export.contract import CLASS_NAMES, FEATURE_NAMES
+
 CV_FOLDS = 5
 FOREST_TREES = 100
 LOGREG_MAX_ITERATIONS = 1000
 
 
 def load_training_data() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's bundled iris data (no download): features float64 [150, 4], labels int64."""
+    """scikit-learn's bundled iris data (no download): features float64 [150, 4], labels int64.
+
+    Checks that its feature and class order is the contract's.
+    """
     iris = load_iris()
     loaded_features = tuple(name.removesuffix(" (cm)").replace(" ", "_") for name in iris.feature_names)
     if loaded_features != FEATURE_NAMES or tuple(iris.target_names) != CLASS_NAMES:

@@ -117,12 +117,26 @@ def test_next_free_version_follows_the_highest_published_one(tmp_path):
     assert publish.next_free_version(tmp_path / "latest") == 1
 
 
-def test_staging_left_by_a_dead_export_is_removed(tmp_path):
+def _dead_pid() -> int:
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
-    dead_pid = int(finished.stdout)
+    return int(finished.stdout)
+
+
+def test_staging_left_by_a_dead_export_is_removed(tmp_path):
+    dead_pid = _dead_pid()
     abandoned = tmp_path / f"{publish.STAGING_PREFIX}2-{dead_pid}-abc"
     in_progress = tmp_path / f"{publish.STAGING_PREFIX}2-{os.getpid()}-def"
     abandoned.mkdir()
     in_progress.mkdir()
     assert publish.remove_abandoned_staging(tmp_path) == [abandoned]
     assert in_progress.exists()
+
+
+def test_version_retired_by_a_dead_forced_export_is_restored(tmp_path):
+    """Killed between moving the old version aside and moving the new one in: the old one returns."""
+    retired = tmp_path / f"{publish.RETIRED_PREFIX}1-{_dead_pid()}-abc"
+    (retired / "1").mkdir(parents=True)
+    (retired / "1" / "model.json").write_text("{}")
+    assert publish.remove_abandoned_staging(tmp_path) == [retired]
+    assert sorted(entry.name for entry in tmp_path.iterdir()) == ["1"]
+    assert (tmp_path / "1" / "model.json").read_text() == "{}"
