@@ -126,7 +126,12 @@ def serve(settings: Settings, worker_index: int | None = None) -> int:
     except (ModelLoadError, RuntimeError) as error:
         log_event(logger, logging.ERROR, f"server cannot start: {error}", error=str(error))
         return 1
-    model.warm_up()
+    try:
+        model.warm_up()  # health says NOT_SERVING meanwhile
+    except Exception as error:  # onnxruntime raises its own exception types
+        running.server.stop(None)
+        log_event(logger, logging.ERROR, f"server cannot start: warm-up failed: {error}", error=str(error))
+        return 1
     running.set_serving(True)
     meta = model.metadata
     log_event(
