@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 from aiohttp import web
 
-from proxy.parsing import FEATURES
+from proxy.parsing import FEATURES, FLOAT32_MAX
 
 OPENAPI_JSON = web.AppKey("openapi_json", str)
 
@@ -27,20 +27,23 @@ def _ref(name: str, kind: str = "schemas") -> dict[str, str]:
     return {"$ref": f"#/components/{kind}/{name}"}
 
 
+def _feature_value(description: str) -> dict[str, Any]:
+    # A 32-bit float on the wire: the proxy turns away larger numbers (and infinity) with 400.
+    return {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX, "description": description}
+
+
 def _schemas() -> dict[str, Any]:
     features = {
         "type": "object",
-        "description": "One flower. Each value must be finite (the server rejects NaN and infinity). "
-        "Other fields are ignored.",
+        "description": "One flower: four finite numbers that fit a 32-bit float (larger ones, "
+        "infinity and NaN get 400). Other fields are ignored.",
         "required": list(FEATURES),
-        "properties": {
-            name: {"type": "number", "description": _FEATURE_DESCRIPTIONS[name]} for name in FEATURES
-        },
+        "properties": {name: _feature_value(_FEATURE_DESCRIPTIONS[name]) for name in FEATURES},
     }
     feature_array = {
         "type": "array",
         "description": f"One flower as its four values in this order: {', '.join(FEATURES)}.",
-        "items": {"type": "number"},
+        "items": _feature_value("A measurement in cm."),
         "minItems": len(FEATURES),
         "maxItems": len(FEATURES),
     }

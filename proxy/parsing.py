@@ -6,8 +6,9 @@ POST /predict takes many as JSON: a list of rows, or `{"instances": [row, ...]}`
 is an object with the four fields or an array of the four numbers in FEATURES order.
 Row numbers in messages count from 0.
 
-The proxy only checks what it must to build the gRPC request (present, a number); whether a
-value is acceptable (finite, in range) is the server's call, answered as INVALID_ARGUMENT.
+The proxy only checks what it must to build the gRPC request faithfully: present, a number,
+and within the range of a 32-bit float (the wire type; this also turns away infinity). Whether
+a value is acceptable otherwise (NaN) is the server's call, answered as INVALID_ARGUMENT.
 """
 
 import json
@@ -15,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDictProxy
 
 from proxy.errors import RequestError
@@ -23,6 +25,8 @@ FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 JSON_CONTENT_TYPE = "application/json"
 _SHOWN_VALUE_CHARS = 40
+# Largest finite 32-bit float. Bigger JSON or form numbers would reach the server as infinity.
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 def _shown(value: Any) -> str:
@@ -31,13 +35,22 @@ def _shown(value: Any) -> str:
     return text if len(text) <= _SHOWN_VALUE_CHARS else text[:_SHOWN_VALUE_CHARS] + "..."
 
 
+def _float32(number: float, field: str, row: str) -> float:
+    """The number, if a 32-bit float (the wire type) can hold it; NaN passes on to the server."""
+    if abs(number) > FLOAT32_MAX:
+        raise RequestError(f'{row}field "{field}" is out of range for a 32-bit float, got {number!r}')
+    return number
+
+
 def _json_number(value: Any, field: str, row: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise RequestError(f'{row}field "{field}" must be a number, got {_shown(value)}')
     try:
-        return float(value)
-    except OverflowError:  # an integer beyond float range
-        raise RequestError(f'{row}field "{field}" is out of range, got {_shown(value)}') from None
+        return _float32(float(value), field, row)
+    except OverflowError:  # an integer beyond even a 64-bit float
+        raise RequestError(
+            f'{row}field "{field}" is out of range for a 32-bit float, got {_shown(value)}'
+        ) from None
 
 
 def _form_number(values: list[Any], field: str) -> float:
@@ -46,9 +59,10 @@ def _form_number(values: list[Any], field: str) -> float:
     if len(values) > 1:
         raise RequestError(f'field "{field}" is given {len(values)} times; give it once')
     try:
-        return float(values[0])
+        number = float(values[0])
     except (TypeError, ValueError):
         raise RequestError(f'field "{field}" must be a number, got {_shown(values[0])}') from None
+    return _float32(number, field, "")
 
 
 def features_from_form(form: MultiDictProxy[Any]) -> dict[str, float]:
@@ -122,8 +136,10 @@ async def read_features(request: web.Request) -> dict[str, float]:
     if request.content_type in FORM_CONTENT_TYPES:
         try:
             form = await request.post()
-        except ValueError as error:
+        except ValueError as error:  # e.g. no boundary
             raise RequestError(f"malformed form body: {error}") from None
+        except HttpProcessingError as error:  # e.g. a bad part header
+            raise RequestError(f"malformed form body: {error.message}") from None
         return features_from_form(form)
     if request.content_type == JSON_CONTENT_TYPE:
         return features_from_object(await read_json(request))

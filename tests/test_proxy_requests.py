@@ -46,6 +46,31 @@ async def test_non_numeric_form_field_is_400_naming_field(client):
     )
 
 
+@pytest.mark.parametrize(
+    ("send", "shown"),
+    [
+        ({"data": {**FLOWER, "sepal_length": "1e39"}}, "1e+39"),
+        ({"data": {**FLOWER, "sepal_length": "-inf"}}, "-inf"),
+        ({"json": {**FLOWER, "sepal_length": 3.5e38}}, "3.5e+38"),
+        ({"json": {**FLOWER, "sepal_length": 10**400}}, "1000000000"),
+    ],
+    ids=["form-1e39", "form-inf", "json-3.5e38", "json-huge-int"],
+)
+async def test_number_beyond_float32_is_400_naming_field(client, send, shown):
+    """A number a 32-bit float cannot hold (the wire type) is 400 naming the field and value."""
+    response = await client.post("/", **send)
+    assert response.status == 400
+    message = error_of(await response.json())[1]
+    assert message.startswith('field "sepal_length" is out of range for a 32-bit float, got ')
+    assert shown in message
+
+
+async def test_largest_float32_passes_the_proxy(client):
+    """The largest finite 32-bit float is not turned away by the proxy (it reaches the upstream)."""
+    response = await client.post("/", json={**FLOWER, "sepal_length": 3.4028234663852886e38})
+    assert response.status == 503  # the test's upstream refuses connections
+
+
 @pytest.mark.parametrize("value", ["6.8", True, None, [6.8], {"cm": 6.8}])
 async def test_non_numeric_json_field_is_400_naming_field(client, value):
     """A JSON field that is not a number (strings and booleans included) is 400 naming the field."""
@@ -88,6 +113,14 @@ async def test_json_array_on_single_route_is_400(client):
 async def test_malformed_multipart_is_400(client):
     """A multipart body without a boundary is 400, not a crash."""
     response = await client.post("/", data=b"x", headers={"Content-Type": "multipart/form-data"})
+    assert response.status == 400
+    assert error_of(await response.json())[1].startswith("malformed form body")
+
+
+async def test_multipart_part_with_bad_header_is_400(client):
+    """A multipart part whose header holds control characters is 400, not a 500."""
+    body = b'--b\r\nContent-Disposition: form-data; name="a\x12"\r\n\r\n1\r\n--b--\r\n'
+    response = await client.post("/", data=body, headers={"Content-Type": "multipart/form-data; boundary=b"})
     assert response.status == 400
     assert error_of(await response.json())[1].startswith("malformed form body")
 
