@@ -4,9 +4,18 @@
 indexed by species number.
 """
 
+import json
 from typing import Any
 
+from aiohttp import web
+
 from iris_pb import iris_pb2
+
+
+def json_reply(body: dict[str, Any]) -> web.Response:
+    """A 200 JSON response. NaN or infinity (a server bug) raises ValueError, which the error
+    middleware answers 500, rather than sending `NaN`, which is not JSON."""
+    return web.Response(text=json.dumps(body, allow_nan=False), content_type="application/json")
 
 
 def prediction_body(reply: iris_pb2.PredictReply) -> dict[str, Any]:

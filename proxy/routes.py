@@ -6,7 +6,7 @@ from aiohttp import web
 from proxy.middlewares import REQUEST_ID
 from proxy.openapi import OPENAPI_JSON
 from proxy.parsing import batch_features, read_features, read_json
-from proxy.replies import batch_body, prediction_body
+from proxy.replies import batch_body, json_reply, prediction_body
 from proxy.upstream import UPSTREAM
 
 # /readyz answers within this (or the request deadline, if shorter), even with no server up.
@@ -17,14 +17,14 @@ async def predict_one(request: web.Request) -> web.Response:
     """POST /: one flower from form fields or a JSON object."""
     features = await read_features(request)
     reply = await request.app[UPSTREAM].predict(features, request[REQUEST_ID])
-    return web.json_response(prediction_body(reply))
+    return json_reply(prediction_body(reply))
 
 
 async def predict_batch(request: web.Request) -> web.Response:
     """POST /predict: many flowers as JSON, in one PredictBatch call."""
     features = batch_features(await read_json(request))
     reply = await request.app[UPSTREAM].predict_batch(features, request[REQUEST_ID])
-    return web.json_response(batch_body(reply))
+    return json_reply(batch_body(reply))
 
 
 async def healthz(request: web.Request) -> web.Response:
