@@ -184,13 +184,13 @@ def iris_stub(iris_server) -> Iterator[iris_pb2_grpc.IrisPredictorStub]:
         yield iris_pb2_grpc.IrisPredictorStub(channel)
 
 
-@pytest.fixture
-def proxy_process(iris_server, tmp_path) -> Iterator[str]:
+@pytest.fixture(scope="session")
+def proxy_process(iris_server, tmp_path_factory) -> Iterator[str]:
     """A real `python -m proxy` in front of the shared server; yields its base URL."""
     port = free_port()
     command = [sys.executable, "-m", "proxy", "--host", "127.0.0.1", "--port", str(port)]
     command += ["--upstream", iris_server.target, "--log-format", "text"]
-    log_path = tmp_path / "proxy.log"
+    log_path = tmp_path_factory.mktemp("proxy") / "proxy.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
