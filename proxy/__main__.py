@@ -16,11 +16,12 @@ KEEPALIVE_SECONDS = 75.0
 SHUTDOWN_MARGIN_SECONDS = 1.0
 
 
-def main() -> None:
+def main() -> int:
     try:
         settings = parse_settings(sys.argv[1:], os.environ)
     except ConfigError as error:
-        sys.exit(f"proxy: {error}")
+        print(f"python -m proxy: error: {error}", file=sys.stderr)
+        return 2  # a usage error, as argparse's
     configure_logging(settings.log_level, settings.log_format)
     logging.getLogger("proxy").info(
         "starting", extra={"host": settings.host, "port": settings.port, "upstream": settings.upstream}
@@ -34,7 +35,8 @@ def main() -> None:
         keepalive_timeout=KEEPALIVE_SECONDS,
         shutdown_timeout=settings.deadline_seconds + SHUTDOWN_MARGIN_SECONDS,
     )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -117,6 +117,7 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
             flag_name(name),
             dest=name,
             default=None,
+            metavar="VALUE",
             help=f"{spec.help} (env {env_name(name)}, default {getattr(defaults, name)})",
         )
     args = parser.parse_args(list(argv))

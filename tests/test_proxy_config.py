@@ -1,5 +1,8 @@
 """The proxy's settings: flags, IRIS_* environment twins, defaults and messages for bad values."""
 
+import subprocess
+import sys
+
 import pytest
 
 from proxy.config import ConfigError, Settings, parse_settings
@@ -88,3 +91,16 @@ def test_unknown_flag_exits_with_usage():
     with pytest.raises(SystemExit) as raised:
         parse_settings(["--colour=blue"], {})
     assert raised.value.code == 2
+
+
+def test_program_refuses_bad_setting_with_status_2():
+    """`python -m proxy` with a bad value exits 2 and names the setting, before listening."""
+    result = subprocess.run(
+        [sys.executable, "-m", "proxy", "--port", "abc"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "--port='abc' is not valid" in result.stderr
