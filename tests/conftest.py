@@ -11,11 +11,11 @@ from collections.abc import Awaitable, Callable, Iterator
 import grpc
 import pytest
 from aiohttp.test_utils import TestClient
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from iris_pb import iris_pb2_grpc
 from proxy.app import make_app
 from proxy.config import Settings
+from tests.server_process import REPO_ROOT, ServerProcess, free_port, running_server
 
 
 @pytest.fixture
@@ -73,108 +73,17 @@ def assert_conforms() -> Callable[..., None]:
     return check
 
 
-# ---- Real processes: `python -m server` and `python -m proxy` on 127.0.0.1 ----
+# ---- Real processes: `python -m server` (tests/server_process.py) and `python -m proxy` ----
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0
-IRIS_SERVICE = "iris.v1.IrisPredictor"
-
-
-def free_port() -> int:
-    """A port the OS just reported free on 127.0.0.1 (for a process that needs the number up front)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-class ServerProcess:
-    """A real `python -m server` serving artifacts/ on 127.0.0.1:port; its log goes to log_path.
-
-    start() may be called again after stop(): it serves on the same port.
-    """
-
-    def __init__(self, port: int, log_path: pathlib.Path) -> None:
-        self.port = port
-        self.log_path = log_path
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def start(self) -> None:
-        command = [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(self.port)]
-        command += ["--repository", "artifacts", "--log-format", "text"]
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
-        self.wait_serving()
-
-    def wait_serving(self) -> None:
-        """Block until the gRPC health service reports SERVING for the iris service."""
-        give_up = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-        options = [("grpc.initial_reconnect_backoff_ms", 50), ("grpc.max_reconnect_backoff_ms", 200)]
-        with grpc.insecure_channel(self.target, options=options) as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            request = health_pb2.HealthCheckRequest(service=IRIS_SERVICE)
-            while time.monotonic() < give_up:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log_text()}")
-                try:
-                    # Watch streams every status change; wait_for_ready rides out "not listening yet".
-                    for reply in health.Watch(request, timeout=1.0, wait_for_ready=True):
-                        if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                            return
-                except grpc.RpcError as error:
-                    if error.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
-                        raise
-        raise RuntimeError(f"server not SERVING within {STARTUP_TIMEOUT_SECONDS} s:\n{self.log_text()}")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            _stop(self.process)
-
-
-@pytest.fixture
-def start_server(tmp_path) -> Iterator[Callable[[], ServerProcess]]:
-    """Start servers of the test's own on free ports; every one is stopped when the test ends."""
-    servers: list[ServerProcess] = []
-
-    def start() -> ServerProcess:
-        server = ServerProcess(free_port(), tmp_path / f"server-{len(servers)}.log")
-        servers.append(server)
-        server.start()
-        return server
-
-    try:
-        yield start
-    finally:
-        for server in servers:
-            server.stop()
 
 
 @pytest.fixture(scope="session")
 def iris_server(tmp_path_factory) -> Iterator[ServerProcess]:
     """One real gRPC server shared by the tests that only call it (they never stop it)."""
-    server = ServerProcess(free_port(), tmp_path_factory.mktemp("iris-server") / "server.log")
-    try:
-        server.start()
+    with running_server(tmp_path_factory.mktemp("iris-server")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -199,6 +108,16 @@ def proxy_process(iris_server, tmp_path_factory) -> Iterator[str]:
         yield url
     finally:
         _stop(process)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _wait_http_ok(url: str, process: subprocess.Popen, log_path: pathlib.Path) -> None:

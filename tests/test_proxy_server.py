@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from iris_pb import iris_pb2
+from tests.server_process import free_port, running_server
 
 FLOWER = {"sepal_length": 6.8, "sepal_width": 3.2, "petal_length": 5.9, "petal_width": 2.3}
 CURL_FORM_BODY = b"sepal_length=6.8&sepal_width=3.2&petal_length=5.9&petal_width=2.3"  # what curl -d sends
@@ -177,7 +178,7 @@ async def test_request_id_reaches_server_log(client, iris_server):
     )
     assert response.status == 400
     assert response.headers["X-Request-Id"] == request_id
-    assert request_id in iris_server.log_text()
+    assert request_id in iris_server.log()
 
 
 @pytest.mark.parametrize(
@@ -199,20 +200,20 @@ async def test_real_answers_conform_to_openapi(client, assert_conforms, path, se
     assert_conforms(document, "POST", path, status, response.headers, await response.json())
 
 
-async def test_server_stopped_then_restarted(proxy_client, start_server):
+async def test_server_stopped_then_restarted(proxy_client, tmp_path):
     """Server down: 503 before the deadline; back on the same port: the same proxy answers again."""
-    server = start_server()
-    client = await proxy_client(upstream=server.target, deadline_seconds=5.0)
-    assert (await client.post("/", data=FLOWER)).status == 200
+    port = free_port()
+    with running_server(tmp_path, port=port) as server:
+        client = await proxy_client(upstream=server.target, deadline_seconds=5.0)
+        assert (await client.post("/", data=FLOWER)).status == 200
 
-    server.stop()
     response = await client.post("/", data=FLOWER)
     assert response.status == 503  # 504 would mean it waited for the deadline
     assert (await response.json())["error"]["code"] == "UNAVAILABLE"
     assert (await client.get("/readyz")).status == 503
 
-    server.start()  # same port; returns once its health says SERVING
-    status = await first_success(client)
+    with running_server(tmp_path, port=port):  # returns once its health says SERVING
+        status = await first_success(client)
     assert status == 200
 
 
