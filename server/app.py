@@ -18,14 +18,19 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from inference_pb import grpc_predict_v2_pb2_grpc
 from iris_pb import iris_pb2_grpc
-from server import service
+from server import inference_v2, service
 from server.config import Settings
 from server.logs import configure_logging, log_event
+from server.metrics import MetricsInterceptor, observe_inference, set_model_info
+from server.metrics_http import MetricsServer, start_metrics_server
 from server.model import IrisModel
 from server.repository import ModelLoadError, ModelRepository
 
 logger = logging.getLogger("server")
+# Calls still running on a connection past --max-connection-age-seconds get this long to finish.
+MAX_CONNECTION_AGE_GRACE_SECONDS = 5.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,17 +39,23 @@ class ApiService:
 
     name: str
     add_to_server: Callable[[grpc.Server], None]
+    # Told when the model becomes ready or stops being so, for APIs that report readiness themselves.
+    set_serving: Callable[[bool], None] | None = None
 
 
 def api_services(model: IrisModel, settings: Settings) -> list[ApiService]:
-    """Every prediction API this server offers, all over the same model.
-
-    Add the KServe V2 `inference.GRPCInferenceService` here: health and reflection follow.
-    """
+    """Every prediction API this server offers, all over the same model (health and reflection
+    list each one)."""
     iris = service.IrisPredictorService(model, max_open_streams=max(1, settings.threads // 2))
+    v2 = inference_v2.InferenceService(model)
     return [
         ApiService(
             service.SERVICE_NAME, functools.partial(iris_pb2_grpc.add_IrisPredictorServicer_to_server, iris)
+        ),
+        ApiService(
+            inference_v2.SERVICE_NAME,
+            functools.partial(grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server, v2),
+            v2.set_serving,
         ),
     ]
 
@@ -55,6 +66,7 @@ class RunningServer:
     health: health.HealthServicer
     service_names: list[str]  # the API services, whose health follows the model's readiness
     port: int
+    serving_hooks: list[Callable[[bool], None]] = dataclasses.field(default_factory=list)
 
     def set_serving(self, serving: bool) -> None:
         status = (
@@ -62,6 +74,8 @@ class RunningServer:
         )
         for name in ("", *self.service_names):
             self.health.set(name, status)
+        for hook in self.serving_hooks:
+            hook(serving)
 
 
 def start_server(settings: Settings, model: IrisModel) -> RunningServer:
@@ -78,7 +92,9 @@ def start_server(settings: Settings, model: IrisModel) -> RunningServer:
             ("grpc.max_send_message_length", settings.max_message_bytes),
             # Worker processes share the port; a lone server must fail if the port is taken.
             ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
+            *connection_age_options(settings.max_connection_age_seconds),
         ],
+        interceptors=[MetricsInterceptor()] if settings.metrics_port else [],
     )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -86,10 +102,34 @@ def start_server(settings: Settings, model: IrisModel) -> RunningServer:
         api.add_to_server(server)
     names = [api.name for api in services]
     reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
-    running = RunningServer(server, health_servicer, names, server.add_insecure_port(settings.address))
+    hooks = [api.set_serving for api in services if api.set_serving is not None]
+    running = RunningServer(server, health_servicer, names, server.add_insecure_port(settings.address), hooks)
     running.set_serving(False)
     server.start()
     return running
+
+
+def connection_age_options(max_age_seconds: float) -> list[tuple[str, int]]:
+    """gRPC options closing each connection after `max_age_seconds` (0: never), after which its
+    client reconnects and re-resolves DNS, so replicas added meanwhile get their share of calls."""
+    if not max_age_seconds:
+        return []
+    return [
+        ("grpc.max_connection_age_ms", round(max_age_seconds * 1000)),
+        ("grpc.max_connection_age_grace_ms", round(MAX_CONNECTION_AGE_GRACE_SECONDS * 1000)),
+    ]
+
+
+def serve_metrics(settings: Settings, model: IrisModel, worker_index: int | None) -> MetricsServer | None:
+    """With --metrics-port set, record the model's runs and serve /metrics (a --workers parent
+    serves its workers' metrics instead: see server/metrics_http.py). Raises RuntimeError."""
+    if not settings.metrics_port:
+        return None
+    model.on_inference = observe_inference
+    set_model_info(model.metadata)
+    if worker_index is not None:
+        return None
+    return start_metrics_server(settings.host, settings.metrics_port)
 
 
 class StopRequest:
@@ -122,6 +162,7 @@ def serve(settings: Settings, worker_index: int | None = None) -> int:
             inter_op_threads=settings.inter_op_threads,
             max_batch_rows=settings.max_batch_rows,
         )
+        metrics_server = serve_metrics(settings, model, worker_index)
         running = start_server(settings, model)
     except (ModelLoadError, RuntimeError) as error:
         log_event(logger, logging.ERROR, f"server cannot start: {error}", error=str(error))
@@ -149,6 +190,7 @@ def serve(settings: Settings, worker_index: int | None = None) -> int:
         threads=settings.threads,
         max_batch_rows=settings.max_batch_rows,
         max_message_bytes=settings.max_message_bytes,
+        metrics_port=metrics_server.port if metrics_server else None,
     )
     stop.event.wait()
     log_event(
@@ -156,5 +198,7 @@ def serve(settings: Settings, worker_index: int | None = None) -> int:
     )
     running.health.enter_graceful_shutdown()  # NOT_SERVING for every service, for good
     running.server.stop(settings.grace_seconds).wait()  # refuse new calls; in-flight ones get the grace
+    if metrics_server is not None:
+        metrics_server.stop()
     log_event(logger, logging.INFO, "server stopped", pid=os.getpid())
     return 0

@@ -4,6 +4,7 @@ Every error leaves through `_abort`, which picks the status (see the README's ta
 error with the caller's x-request-id and ends the call:
 - InvalidInput -> INVALID_ARGUMENT, the message naming the field (and row, counted from 0);
 - BatchTooLargeError, too many open streams -> RESOURCE_EXHAUSTED;
+- StatusError -> the status it names (e.g. NOT_FOUND for an unknown model);
 - anything else is a bug -> INTERNAL, logged with its traceback.
 """
 
@@ -39,6 +40,14 @@ class TooManyStreamsError(Exception):
     """Every PredictStream slot is taken (RESOURCE_EXHAUSTED)."""
 
 
+class StatusError(Exception):
+    """An error whose gRPC status is chosen where it is raised (e.g. NOT_FOUND, UNAVAILABLE)."""
+
+    def __init__(self, code: grpc.StatusCode, message: str):
+        super().__init__(message)
+        self.code = code
+
+
 def request_id(context: grpc.ServicerContext) -> str:
     """The caller's x-request-id metadata value, or '-' when it sent none."""
     for key, value in context.invocation_metadata() or ():
@@ -52,6 +61,8 @@ def _abort(context: grpc.ServicerContext, method: str, error: Exception) -> NoRe
         code, message = grpc.StatusCode.INVALID_ARGUMENT, str(error)
     elif isinstance(error, BatchTooLargeError | TooManyStreamsError):
         code, message = grpc.StatusCode.RESOURCE_EXHAUSTED, str(error)
+    elif isinstance(error, StatusError):
+        code, message = error.code, str(error)
     else:
         code, message = (
             grpc.StatusCode.INTERNAL,
@@ -72,9 +83,11 @@ def _abort(context: grpc.ServicerContext, method: str, error: Exception) -> NoRe
     raise AssertionError("context.abort returned")  # it raises; this line tells type checkers
 
 
-def _unary(method: Callable[..., Any]) -> Callable[..., Any]:
+def unary_rpc(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a unary servicer method so every exception leaves through `_abort` (any service)."""
+
     @functools.wraps(method)
-    def handle(self: "IrisPredictorService", request: Any, context: grpc.ServicerContext) -> Any:
+    def handle(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
         try:
             return method(self, request, context)
         except Exception as error:
@@ -111,7 +124,7 @@ class IrisPredictorService(iris_pb2_grpc.IrisPredictorServicer):
         self._max_open_streams = max_open_streams
         self._stream_slots = threading.BoundedSemaphore(max_open_streams)
 
-    @_unary
+    @unary_rpc
     def Predict(
         self, request: iris_pb2.PredictRequest, context: grpc.ServicerContext
     ) -> iris_pb2.PredictReply:
@@ -121,7 +134,7 @@ class IrisPredictorService(iris_pb2_grpc.IrisPredictorServicer):
             raise error.without_row() from None
         return replies(prediction, self._model.metadata)[0]
 
-    @_unary
+    @unary_rpc
     def PredictBatch(
         self, request: iris_pb2.PredictBatchRequest, context: grpc.ServicerContext
     ) -> iris_pb2.PredictBatchReply:

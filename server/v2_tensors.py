@@ -1,0 +1,191 @@
+"""KServe V2 (Open Inference Protocol) tensors to and from the numpy arrays IrisModel takes and gives.
+
+Input: one tensor, named as the model's input, FP32 [N, 4] (FP64 is accepted and converted to
+float32), as typed `contents` or as little-endian `raw_input_contents`. Outputs: `label` INT64 [N]
+and `probabilities` FP32 [N, 3], the requested ones in the requested order (all of them when none
+are named). A raw request gets raw outputs (tritonclient's gRPC `as_numpy` reads only
+`raw_output_contents`), a typed one typed outputs. Every mistake is an InvalidInput naming the
+tensor. The service calls these, so it never handles wire types and arrays at once.
+"""
+
+import dataclasses
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import numpy as np
+
+from inference_pb import grpc_predict_v2_pb2 as pb
+from server.model import InvalidInput, ModelMetadata, Prediction
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+# V2 datatype -> its little-endian wire type and the InferTensorContents field of typed values.
+DATATYPES = {
+    "FP32": (np.dtype("<f4"), "fp32_contents"),
+    "FP64": (np.dtype("<f8"), "fp64_contents"),
+    "INT64": (np.dtype("<i8"), "int64_contents"),
+}
+INPUT_DATATYPES = ("FP32", "FP64")  # FP64 is converted to float32, the model's type
+ANY_SIZE = -1  # a dimension of any size in tensor metadata
+
+
+@dataclasses.dataclass(frozen=True)
+class TensorSpec:
+    """A tensor of the model's signature as V2 metadata describes it."""
+
+    name: str
+    datatype: str
+    shape: tuple[int, ...]
+
+    def __str__(self) -> str:
+        return f"{self.name!r} {self.datatype} {list(self.shape)}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Signature:
+    input: TensorSpec
+    outputs: tuple[TensorSpec, ...]  # label, probabilities
+
+
+def signature(metadata: ModelMetadata) -> Signature:
+    """The model's input and outputs in V2 terms (-1 for the batch dimension)."""
+    return Signature(
+        input=TensorSpec(metadata.input_name, "FP32", (ANY_SIZE, len(metadata.feature_names))),
+        outputs=(
+            TensorSpec(metadata.label_output, "INT64", (ANY_SIZE,)),
+            TensorSpec(metadata.probabilities_output, "FP32", (ANY_SIZE, len(metadata.class_names))),
+        ),
+    )
+
+
+class InferInputs(NamedTuple):
+    features: np.ndarray  # float32 [N, 4], for IrisModel.predict
+    raw: bool  # the data came as raw_input_contents, so the outputs go back raw
+
+
+def _refuse_parameters(kind: str, name: str, parameters: Mapping[str, object]) -> None:
+    # Tensor parameters (Triton's shared memory, classification) change what a tensor means:
+    # answering without them would be wrong, so they are refused rather than ignored.
+    if parameters:
+        first = sorted(parameters)[0]
+        raise InvalidInput(f"{kind} {name!r}: parameter {first!r} is not supported")
+
+
+def _the_input(request: pb.ModelInferRequest, spec: TensorSpec) -> pb.ModelInferRequest.InferInputTensor:
+    names = [tensor.name for tensor in request.inputs]
+    for name in names:
+        if name != spec.name:
+            raise InvalidInput(f"unknown input {name!r}; the model takes one input, {spec}")
+    if not names:
+        raise InvalidInput(f"input {spec.name!r} is missing; the model takes one input, {spec}")
+    if len(names) > 1:
+        raise InvalidInput(f"input {spec.name!r} is given {len(names)} times; give it once")
+    return request.inputs[0]
+
+
+def _rows(tensor: pb.ModelInferRequest.InferInputTensor, spec: TensorSpec) -> int:
+    width = spec.shape[1]
+    shape = list(tensor.shape)
+    if len(shape) != 2 or shape[1] != width or shape[0] < 0:
+        raise InvalidInput(f"input {tensor.name!r} has shape {shape}; the model takes [N, {width}]")
+    return shape[0]
+
+
+def _raw_values(
+    request: pb.ModelInferRequest, tensor: pb.ModelInferRequest.InferInputTensor, count: int
+) -> np.ndarray:
+    if tensor.contents.ByteSize():
+        raise InvalidInput(f"input {tensor.name!r} has typed contents and raw_input_contents; send one")
+    if len(request.raw_input_contents) != 1:
+        raise InvalidInput(
+            f"raw_input_contents has {len(request.raw_input_contents)} entries for 1 input; "
+            "send one per input, in the order of inputs"
+        )
+    raw = request.raw_input_contents[0]
+    wire_type = DATATYPES[tensor.datatype][0]
+    if len(raw) != count * wire_type.itemsize:
+        raise InvalidInput(
+            f"input {tensor.name!r} has {len(raw)} bytes of raw data; shape {list(tensor.shape)} "
+            f"of {tensor.datatype} takes {count * wire_type.itemsize}"
+        )
+    return np.frombuffer(raw, dtype=wire_type)
+
+
+def _typed_values(tensor: pb.ModelInferRequest.InferInputTensor, count: int) -> np.ndarray:
+    wire_type, field = DATATYPES[tensor.datatype]
+    values = getattr(tensor.contents, field)
+    if len(values) != count:
+        raise InvalidInput(
+            f"input {tensor.name!r} has {len(values)} values in contents.{field}; "
+            f"shape {list(tensor.shape)} takes {count}"
+        )
+    return np.array(values, dtype=wire_type)
+
+
+def _as_float32(rows: np.ndarray, metadata: ModelMetadata) -> np.ndarray:
+    """The rows as float32; InvalidInput names the first finite value a float32 cannot hold."""
+    if rows.dtype.itemsize > 4:
+        too_large = np.isfinite(rows) & (np.abs(rows) > FLOAT32_MAX)
+        if too_large.any():
+            row, column = (int(i) for i in np.argwhere(too_large)[0])
+            feature = metadata.feature_names[column]
+            raise InvalidInput(
+                f"{feature} is {float(rows[row, column])!r}, beyond the range of FP32", row=row
+            )
+    return rows.astype(np.float32, copy=False)
+
+
+def features_from_request(request: pb.ModelInferRequest, metadata: ModelMetadata) -> InferInputs:
+    """The request's input as a float32 [N, 4] array; InvalidInput for anything that does not fit."""
+    spec = signature(metadata).input
+    tensor = _the_input(request, spec)
+    if tensor.datatype not in INPUT_DATATYPES:
+        raise InvalidInput(
+            f"input {tensor.name!r} has datatype {tensor.datatype!r}; the model takes "
+            f"{' or '.join(INPUT_DATATYPES)}"
+        )
+    _refuse_parameters("input", tensor.name, tensor.parameters)
+    rows = _rows(tensor, spec)
+    count = rows * spec.shape[1]
+    raw = bool(request.raw_input_contents)
+    values = _raw_values(request, tensor, count) if raw else _typed_values(tensor, count)
+    return InferInputs(_as_float32(values.reshape(rows, spec.shape[1]), metadata), raw)
+
+
+def requested_outputs(request: pb.ModelInferRequest, metadata: ModelMetadata) -> list[TensorSpec]:
+    """The outputs to answer with, in the requested order (all of them if none are requested)."""
+    outputs = {spec.name: spec for spec in signature(metadata).outputs}
+    if not request.outputs:
+        return list(outputs.values())
+    chosen: list[TensorSpec] = []
+    for output in request.outputs:
+        if output.name not in outputs:
+            raise InvalidInput(
+                f"unknown output {output.name!r}; the model's outputs are {', '.join(map(repr, outputs))}"
+            )
+        if outputs[output.name] in chosen:
+            raise InvalidInput(f"output {output.name!r} is requested twice")
+        _refuse_parameters("output", output.name, output.parameters)
+        chosen.append(outputs[output.name])
+    return chosen
+
+
+def infer_response(
+    prediction: Prediction, metadata: ModelMetadata, outputs: list[TensorSpec], raw: bool, request_id: str
+) -> pb.ModelInferResponse:
+    """The reply carrying `outputs` of `prediction`, raw or typed, echoing the request's id."""
+    arrays = {
+        metadata.label_output: prediction.labels,
+        metadata.probabilities_output: prediction.probabilities,
+    }
+    response = pb.ModelInferResponse(
+        model_name=metadata.name, model_version=str(metadata.version), id=request_id
+    )
+    for spec in outputs:
+        array = arrays[spec.name]
+        tensor = response.outputs.add(name=spec.name, datatype=spec.datatype, shape=array.shape)
+        wire_type, field = DATATYPES[spec.datatype]
+        if raw:
+            response.raw_output_contents.append(array.astype(wire_type, copy=False).tobytes())
+        else:
+            getattr(tensor.contents, field).extend(array.ravel().tolist())
+    return response
