@@ -7,6 +7,10 @@ from server.config import SettingsError, parse_settings, worker_index
 
 
 def main() -> int:
+    # Read by onnxruntime when imported (--workers processes inherit it). Its telemetry is of no use
+    # here, and on a read-only filesystem (the containers') it warns on every start that it cannot
+    # persist a device id; disable_telemetry_events() would come too late to stop that.
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     try:
         settings = parse_settings(sys.argv[1:], os.environ)
     except SettingsError as error:

@@ -39,6 +39,9 @@ class Settings:
     max_batch_rows: int = 10_000
     max_message_bytes: int = 4 * 1024 * 1024
     grace_seconds: float = 5.0
+    # Connections are closed (gracefully) after this, so clients re-resolve DNS and find new replicas.
+    max_connection_age_seconds: float = 30.0
+    metrics_port: int = 9090  # 0: no metrics
     log_level: str = "info"
     log_format: str = "json"
 
@@ -109,6 +112,12 @@ _FLAGS: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "--max-batch-rows": ("max_batch_rows", _integer(1), "most rows one call may send"),
     "--max-message-bytes": ("max_message_bytes", _integer(1024), "largest gRPC message received or sent"),
     "--grace-seconds": ("grace_seconds", _seconds, "time in-flight calls get to finish on SIGTERM"),
+    "--max-connection-age-seconds": (
+        "max_connection_age_seconds",
+        _seconds,
+        "close each client connection after this (clients reconnect and re-resolve DNS); 0: never",
+    ),
+    "--metrics-port": ("metrics_port", _integer(0, 65535), "HTTP port of Prometheus /metrics; 0: no metrics"),
     "--log-level": ("log_level", _choice(LOG_LEVELS), "least severe level logged"),
     "--log-format": ("log_format", _choice(LOG_FORMATS), "json lines or readable text"),
 }
@@ -157,6 +166,10 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
 def _check_together(settings: Settings) -> None:
     if settings.workers > 1 and settings.port == 0:
         raise SettingsError(f"--port=0 with --workers={settings.workers}: the workers need one fixed port")
+    if settings.metrics_port and settings.metrics_port == settings.port:
+        raise SettingsError(
+            f"--metrics-port={settings.metrics_port} is the gRPC --port: give metrics their own"
+        )
     needed = settings.max_batch_rows * WIRE_BYTES_PER_ROW + WIRE_BYTES_OVERHEAD
     if needed > settings.max_message_bytes:
         raise SettingsError(

@@ -1,7 +1,9 @@
 """Structured logs on stderr: one JSON object per line (for collectors) or readable text.
 
 Events carry their data as fields, not inside the message, e.g.
-`log_event(logger, logging.INFO, "server started", model="iris", port=50052)`.
+`log_event(logger, logging.INFO, "server started", model="iris", port=50052)`. A JSON line has the
+same keys as the proxy's (ts, level in lower case, logger, message, then the fields), so one
+pipeline reads both services.
 """
 
 import datetime
@@ -21,7 +23,7 @@ def _timestamp(record: logging.LogRecord) -> str:
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "time": _timestamp(record),
+            "ts": _timestamp(record),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),

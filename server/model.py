@@ -3,6 +3,8 @@
 """
 
 import dataclasses
+import time
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -57,6 +59,8 @@ class IrisModel:
     def __init__(self, session: onnxruntime.InferenceSession, metadata: ModelMetadata, max_batch_rows: int):
         self.metadata = metadata
         self.max_batch_rows = max_batch_rows
+        # Told (rows, seconds) after each session run that answers a call, e.g. to record metrics.
+        self.on_inference: Callable[[int, float], None] | None = None
         self._session = session
         self._output_names = [metadata.label_output, metadata.probabilities_output]
         self._empty = Prediction(
@@ -72,6 +76,13 @@ class IrisModel:
         self.check(features)
         if len(features) == 0:
             return self._empty
+        started = time.perf_counter()
+        prediction = self._run(features)
+        if self.on_inference is not None:
+            self.on_inference(len(features), time.perf_counter() - started)
+        return prediction
+
+    def _run(self, features: np.ndarray) -> Prediction:
         labels, probabilities = self._session.run(self._output_names, {self.metadata.input_name: features})
         return Prediction(labels, probabilities)
 
@@ -93,6 +104,9 @@ class IrisModel:
             raise InvalidInput(f"{feature} is {name}; features must be finite numbers", row=row)
 
     def warm_up(self) -> None:
-        """Run the model once per batch size in WARM_UP_ROWS so the first real call is not slow."""
+        """Run the model once per batch size in WARM_UP_ROWS so the first real call is not slow.
+
+        These runs answer no call, so on_inference is not told of them.
+        """
         for rows in WARM_UP_ROWS:
-            self.predict(np.ones((rows, len(self.metadata.feature_names)), dtype=np.float32))
+            self._run(np.ones((rows, len(self.metadata.feature_names)), dtype=np.float32))

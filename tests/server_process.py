@@ -83,7 +83,9 @@ def wait_until_serving(server: ServerProcess, timeout: float = START_TIMEOUT_SEC
 
 
 def server_command(*args: str, launcher: Sequence[str] = ("-m", "server")) -> list[str]:
-    return [sys.executable, *launcher, *args]
+    # No /metrics unless the test asks with its own --metrics-port in `args` (the last one wins):
+    # with the default port, 9090, only the first of several servers could start.
+    return [sys.executable, *launcher, "--metrics-port", "0", *args]
 
 
 @contextlib.contextmanager

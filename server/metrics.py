@@ -1,0 +1,170 @@
+"""What the server measures, as Prometheus metrics (their exposition: server/metrics_http.py).
+
+Every RPC of every service (iris.v1, KServe V2, health, reflection) passes one interceptor that
+counts it by method and final status and times it; IrisModel reports each model run through
+`observe_inference`. Metric names and labels are listed in the README ("Metrics").
+
+The metrics are module globals, as prometheus-client expects. Under --workers each worker writes
+them to files in PROMETHEUS_MULTIPROC_DIR, which must be set before this module is imported (the
+parent sets it in the workers' environment); gauges then say how workers' values combine.
+"""
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+
+from server.model import ModelMetadata
+
+# 100 µs to 10 s: a Predict takes a fraction of a millisecond, a large batch or stream seconds.
+REQUEST_BUCKETS_SECONDS = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+# One onnxruntime call: tens of microseconds for a row, milliseconds for thousands.
+INFERENCE_BUCKETS_SECONDS = (
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.5,
+)  # fmt: skip
+BATCH_ROWS_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000)
+# No iris_*_created series: they would double the series scraped and tell nothing here.
+disable_created_metrics()
+
+# The method label of calls to a method no service has: clients choose those names, and a label
+# must not take unboundedly many values.
+UNKNOWN_METHOD = "unknown"
+
+GRPC_REQUESTS = Counter(
+    "iris_grpc_requests",
+    "gRPC calls finished, by full method name and final status code.",
+    ["method", "code"],
+)
+GRPC_REQUEST_DURATION = Histogram(
+    "iris_grpc_request_duration_seconds",
+    "Time from the handler's start to its end (for streams: the whole stream), by full method name.",
+    ["method"],
+    buckets=REQUEST_BUCKETS_SECONDS,
+)
+GRPC_REQUESTS_IN_FLIGHT = Gauge(
+    "iris_grpc_requests_in_flight",
+    "gRPC calls being handled now (open streams included).",
+    multiprocess_mode="livesum",
+)
+PREDICTED_ROWS = Counter("iris_predicted_rows", "Rows the model has classified.")
+INFERENCE_DURATION = Histogram(
+    "iris_inference_duration_seconds",
+    "Time of one onnxruntime session run.",
+    buckets=INFERENCE_BUCKETS_SECONDS,
+)
+BATCH_ROWS = Histogram("iris_batch_rows", "Rows per onnxruntime session run.", buckets=BATCH_ROWS_BUCKETS)
+MODEL_INFO = Gauge(
+    "iris_model_info",
+    "The served model; always 1.",
+    ["name", "version", "sha256"],
+    multiprocess_mode="livemax",
+)
+
+
+def set_model_info(metadata: ModelMetadata) -> None:
+    MODEL_INFO.labels(metadata.name, str(metadata.version), metadata.sha256).set(1)
+
+
+def observe_inference(rows: int, seconds: float) -> None:
+    """Record one model run of `rows` rows that took `seconds` (IrisModel.on_inference)."""
+    PREDICTED_ROWS.inc(rows)
+    INFERENCE_DURATION.observe(seconds)
+    BATCH_ROWS.observe(rows)
+
+
+def _final_code(context: grpc.ServicerContext, raised: bool) -> str:
+    """The status the call ends with: as set by context.abort or set_code, else by what happened."""
+    code = context.code()
+    if code is not None:
+        return code.name
+    if raised:
+        return "UNKNOWN"  # grpc's answer to an exception that did not go through abort
+    if not context.is_active():  # the client went away or its deadline passed
+        return "DEADLINE_EXCEEDED" if context.time_remaining() <= 0 else "CANCELLED"
+    return "OK"
+
+
+class _MethodMetrics:
+    """The metric children of one method, looked up once instead of on every call."""
+
+    def __init__(self, method: str):
+        self.method = method
+        self.duration = GRPC_REQUEST_DURATION.labels(method)
+        self._requests: dict[str, Any] = {}
+
+    def finish(self, code: str, started: float) -> None:
+        GRPC_REQUESTS_IN_FLIGHT.dec()
+        self.duration.observe(time.perf_counter() - started)
+        counter = self._requests.get(code)
+        if counter is None:
+            counter = self._requests[code] = GRPC_REQUESTS.labels(self.method, code)
+        counter.inc()
+
+
+def _measured_unary_response(behavior: Callable[..., Any], metrics: _MethodMetrics) -> Callable[..., Any]:
+    def measured(request: Any, context: grpc.ServicerContext) -> Any:
+        started = time.perf_counter()
+        GRPC_REQUESTS_IN_FLIGHT.inc()
+        raised = True
+        try:
+            response = behavior(request, context)
+            raised = False
+            return response
+        finally:
+            metrics.finish(_final_code(context, raised), started)
+
+    return measured
+
+
+def _measured_stream_response(
+    behavior: Callable[..., Iterator[Any]], metrics: _MethodMetrics
+) -> Callable[..., Iterator[Any]]:
+    def measured(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        started = time.perf_counter()
+        GRPC_REQUESTS_IN_FLIGHT.inc()
+        raised = True
+        try:
+            yield from behavior(request, context)
+            raised = False
+        except GeneratorExit:  # gRPC dropped the stream: the call ended before the handler did
+            raised = False
+            raise
+        finally:
+            metrics.finish(_final_code(context, raised), started)
+
+    return measured
+
+
+def _measured(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+    metrics = _MethodMetrics(method)
+    kind = ("stream" if handler.request_streaming else "unary") + "_"
+    kind += "stream" if handler.response_streaming else "unary"
+    wrap = _measured_stream_response if handler.response_streaming else _measured_unary_response
+    return handler._replace(**{kind: wrap(getattr(handler, kind), metrics)})
+
+
+class MetricsInterceptor(grpc.ServerInterceptor):
+    """Counts and times every call of every service; method label = full name, /package.Service/Method."""
+
+    def __init__(self) -> None:
+        # method -> (the service's handler, its measured copy), so calls after the first wrap nothing.
+        self._measured: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(handler_call_details)
+        if handler is None:  # gRPC answers UNIMPLEMENTED; no handler runs
+            GRPC_REQUESTS.labels(UNKNOWN_METHOD, "UNIMPLEMENTED").inc()
+            return None
+        method = handler_call_details.method
+        known = self._measured.get(method)
+        if known is None or known[0] is not handler:
+            known = self._measured[method] = (handler, _measured(handler, method))
+        return known[1]
