@@ -10,16 +10,19 @@ connection (wait_for_ready is False): with no server up they fail fast with UNAV
 
 import json
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import grpc
 from aiohttp import web
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from inference_pb import grpc_predict_v2_pb2_grpc
 from iris_pb import iris_pb2, iris_pb2_grpc
 
 IRIS_SERVICE = "iris.v1.IrisPredictor"
+V2_SERVICE = "inference.GRPCInferenceService"  # KServe V2 (Open Inference Protocol)
 # Services whose calls are safe to repeat (predictions have no side effects).
-RETRIED_SERVICES = (IRIS_SERVICE,)
+RETRIED_SERVICES = (IRIS_SERVICE, V2_SERVICE)
 RETRY_MAX_ATTEMPTS = 3
 RETRY_INITIAL_BACKOFF_SECONDS = 0.05
 RETRY_MAX_BACKOFF_SECONDS = 0.5
@@ -88,6 +91,11 @@ class Upstream:
         self.deadline_seconds = deadline_seconds
         self.iris = iris_pb2_grpc.IrisPredictorStub(channel)
         self.health = health_pb2_grpc.HealthStub(channel)
+        self.inference = grpc_predict_v2_pb2_grpc.GRPCInferenceServiceStub(channel)
+
+    def call_options(self, request_id: str) -> dict[str, Any]:
+        """Keyword arguments of a call on one of the stubs: deadline, x-request-id, fail fast."""
+        return {"timeout": self.deadline_seconds, "metadata": _metadata(request_id), "wait_for_ready": False}
 
     async def predict(self, features: Mapping[str, float], request_id: str) -> iris_pb2.PredictReply:
         """Classify one flower given by feature name -> value."""
