@@ -68,6 +68,12 @@ def _schemas() -> dict[str, Any]:
     codes = [code.name for code in grpc.StatusCode if code is not grpc.StatusCode.OK]
     return {
         "Features": features,
+        "MultipartFeatures": {
+            "allOf": [_ref("Features")],
+            "description": "One flower as multipart/form-data parts. Part names travel in part headers, "
+            "so they cannot hold control characters (400 malformed form body).",
+            "propertyNames": {"pattern": "^[^\\x00-\\x08\\x0a-\\x1f\\x7f]*$"},
+        },
         "FeatureArray": feature_array,
         "Row": {"oneOf": [_ref("Features"), _ref("FeatureArray")]},
         "BatchRequest": {
@@ -168,7 +174,7 @@ def _json_and_form_body() -> dict[str, Any]:
         "required": True,
         "content": {
             "application/x-www-form-urlencoded": {"schema": _ref("Features")},
-            "multipart/form-data": {"schema": _ref("Features")},
+            "multipart/form-data": {"schema": _ref("MultipartFeatures")},
             "application/json": {"schema": _ref("Features")},
         },
     }
