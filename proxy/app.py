@@ -6,6 +6,13 @@ from aiohttp import web
 
 from proxy.config import Settings
 from proxy.errors import make_error_middleware
+from proxy.metrics import (
+    METRICS,
+    ProxyMetrics,
+    UpstreamMetricsInterceptor,
+    make_metrics_middleware,
+    metrics_endpoint,
+)
 from proxy.middlewares import access_log_middleware, request_id_middleware
 from proxy.openapi import OPENAPI_JSON, openapi_json_text
 from proxy.routes import add_routes
@@ -19,7 +26,8 @@ CHANNEL_CLOSE_GRACE_SECONDS = 1.0
 async def upstream_channel(app: web.Application) -> AsyncIterator[None]:
     """Own the one gRPC channel for the app's lifetime."""
     settings = app[SETTINGS]
-    channel = open_channel(settings.upstream, settings.max_body_bytes)
+    interceptors = [UpstreamMetricsInterceptor(app[METRICS])] if METRICS in app else []
+    channel = open_channel(settings.upstream, settings.max_body_bytes, interceptors)
     app[UPSTREAM] = Upstream(channel, settings.deadline_seconds)
     try:
         yield
@@ -29,12 +37,19 @@ async def upstream_channel(app: web.Application) -> AsyncIterator[None]:
 
 def make_app(settings: Settings) -> web.Application:
     # Outermost first: the id exists before anything logs; errors become responses before the
-    # access log records their status.
-    app = web.Application(
-        client_max_size=settings.max_body_bytes,
-        middlewares=[request_id_middleware, access_log_middleware, make_error_middleware()],
-    )
+    # access log and the metrics record their status. Switched-off ones cost nothing.
+    metrics = ProxyMetrics() if settings.metrics else None
+    middlewares = [
+        request_id_middleware,
+        *([access_log_middleware] if settings.access_log else []),
+        *([make_metrics_middleware(metrics)] if metrics else []),
+        make_error_middleware(),
+    ]
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=middlewares)
     app[SETTINGS] = settings
+    if metrics:
+        app[METRICS] = metrics
+        app.router.add_get("/metrics", metrics_endpoint, allow_head=False)
     app[OPENAPI_JSON] = openapi_json_text(settings.max_body_bytes)
     app.cleanup_ctx.append(upstream_channel)
     add_routes(app)

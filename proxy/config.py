@@ -30,6 +30,9 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
     log_format: str = "json"
+    # One log line per request (proxy.access), and Prometheus metrics at GET /metrics.
+    access_log: bool = True
+    metrics: bool = True
 
 
 class _Spec(NamedTuple):
@@ -65,6 +68,17 @@ def _no_space(text: str) -> str:
     return text
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+_SWITCH_VALUES = "on or off (or 1/0, true/false, yes/no)"
+
+
+def _switch(text: str) -> bool:
+    if text.lower() not in _TRUE + _FALSE:
+        raise ValueError(text)
+    return text.lower() in _TRUE
+
+
 def _one_of(choices: Sequence[str], normalise: Callable[[str], str]) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if normalise(text) not in choices:
@@ -92,6 +106,8 @@ _SPECS: dict[str, _Spec] = {
     "log_format": _Spec(
         _one_of(LOG_FORMATS, str.lower), "one of " + ", ".join(LOG_FORMATS), "log line format"
     ),
+    "access_log": _Spec(_switch, _SWITCH_VALUES, "log one line per request: on or off"),
+    "metrics": _Spec(_switch, _SWITCH_VALUES, "count requests and serve them at GET /metrics: on or off"),
 }
 
 

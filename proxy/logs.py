@@ -1,13 +1,16 @@
 """Structured log lines: one JSON object per line, or `key=value` text for people at a terminal.
 
 Fields passed with `extra={...}` (request_id, method, route, status, latency_ms, ...) become
-keys of the line, so a log collector can filter on them without parsing messages.
+keys of the line, so a log collector can filter on them without parsing messages. The server
+writes the same keys (ts, level in lower case, logger, message, then the fields), so one
+pipeline reads both services.
 """
 
 import json
 import logging
 import sys
 import time
+from typing import TextIO
 
 # Attributes every LogRecord has; anything else on a record came from `extra`.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
@@ -26,7 +29,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = {
             "ts": _timestamp(record),
-            "level": record.levelname,
+            "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
             **_extra_fields(record),
@@ -46,9 +49,9 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-def configure_logging(level: str, log_format: str) -> None:
-    """Send every logger's records to stderr in the chosen format ("json" or "text")."""
-    handler = logging.StreamHandler(sys.stderr)
+def configure_logging(level: str, log_format: str, stream: TextIO = sys.stderr) -> None:
+    """Send every logger's records to `stream` in the chosen format ("json" or "text")."""
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

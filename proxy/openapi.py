@@ -244,6 +244,21 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus metrics of the proxy (404 when it runs with --metrics off).",
+                "parameters": request_id,
+                "responses": {
+                    "200": {
+                        "description": "The metrics in Prometheus text format.",
+                        "headers": {"X-Request-Id": _ref("XRequestId", "headers")},
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(),
+                },
+            }
+        },
     }
 
 

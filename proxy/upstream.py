@@ -71,8 +71,12 @@ def channel_options(max_body_bytes: int) -> list[tuple[str, str | int]]:
     ]
 
 
-def open_channel(target: str, max_body_bytes: int) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(target, options=channel_options(max_body_bytes))
+def open_channel(
+    target: str, max_body_bytes: int, interceptors: Sequence[grpc.aio.ClientInterceptor] = ()
+) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(
+        target, options=channel_options(max_body_bytes), interceptors=list(interceptors) or None
+    )
 
 
 def _metadata(request_id: str) -> tuple[tuple[str, str], ...]:

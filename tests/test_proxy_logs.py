@@ -16,7 +16,7 @@ def make_record() -> logging.LogRecord:
 def test_json_line_has_message_and_extra_fields():
     """A JSON line is one object with level, logger, message and every extra field."""
     line = json.loads(JsonFormatter().format(make_record()))
-    assert line["level"] == "INFO"
+    assert line["level"] == "info"  # lower case, like the server's
     assert line["logger"] == "proxy.access"
     assert line["message"] == "POST / 200"
     assert (line["request_id"], line["latency_ms"]) == ("abc", 1.5)

@@ -1,0 +1,139 @@
+"""The proxy's Prometheus metrics, answered at GET /metrics on the proxy's own port.
+
+Each app has its own registry (tests build many apps in one process): HTTP requests by route
+template, method and status, their latency and how many are in flight (one middleware); the gRPC
+calls made upstream by method and status (one channel interceptor, so every call on the channel
+counts, whichever route made it); and the standard process_* and python_* metrics. Names and
+labels are listed in the README ("Metrics").
+"""
+
+import asyncio
+import time
+from typing import Any
+
+import grpc
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
+from prometheus_client.exposition import choose_encoder
+
+from proxy.middlewares import route_name
+
+# No iris_*_created series: they would double the series scraped and tell nothing here.
+disable_created_metrics()
+
+# 100 µs to 10 s: the proxy answers in about a millisecond, a large batch or a slow server takes seconds.
+REQUEST_BUCKETS_SECONDS = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+# Clients choose the method; any other than these is counted as "other", so labels stay few.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
+
+
+class ProxyMetrics:
+    """The proxy's metrics in their own registry (which also reports the process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            self.registry.register(collector)
+        self.http_requests = Counter(
+            "iris_http_requests",
+            "HTTP requests answered, by route template, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.http_request_duration = Histogram(
+            "iris_http_request_duration_seconds",
+            "Time from the request reaching the proxy's handlers to its response, by route template.",
+            ["route"],
+            buckets=REQUEST_BUCKETS_SECONDS,
+            registry=self.registry,
+        )
+        self.http_requests_in_flight = Gauge(
+            "iris_http_requests_in_flight", "HTTP requests being handled now.", registry=self.registry
+        )
+        self.upstream_requests = Counter(
+            "iris_upstream_requests",
+            "gRPC calls the proxy made to the server(s), by full method name and final status code.",
+            ["method", "code"],
+            registry=self.registry,
+        )
+
+    def exposition(self, accept: str) -> tuple[bytes, str]:
+        """The metrics and their content type, in the format the Accept header asks for (as the
+        server's /metrics does): Prometheus text by default, OpenMetrics if preferred."""
+        encode, content_type = choose_encoder(accept)
+        return encode(self.registry), content_type
+
+
+METRICS = web.AppKey("metrics", ProxyMetrics)
+
+
+def make_metrics_middleware(metrics: ProxyMetrics) -> Middleware:
+    """A middleware counting and timing every request; place it outside the error middleware."""
+
+    @web.middleware
+    async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        metrics.http_requests_in_flight.inc()
+        status = 500  # if the handler raises past the error middleware, aiohttp answers 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        finally:
+            metrics.http_requests_in_flight.dec()
+            route = route_name(request)
+            method = request.method if request.method in HTTP_METHODS else OTHER_METHOD
+            metrics.http_request_duration.labels(route).observe(time.perf_counter() - started)
+            metrics.http_requests.labels(route, method, str(status)).inc()
+
+    return metrics_middleware
+
+
+class UpstreamMetricsInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
+    """Counts each unary call made on the channel by method and final status (retries are one call)."""
+
+    def __init__(self, metrics: ProxyMetrics) -> None:
+        self._metrics = metrics
+        self._method_names: dict[bytes | str, str] = {}
+
+    def _method_name(self, method: bytes | str) -> str:
+        name = self._method_names.get(method)
+        if name is None:
+            name = self._method_names[method] = method.decode() if isinstance(method, bytes) else method
+        return name
+
+    async def intercept_unary_unary(
+        self, continuation: Any, client_call_details: grpc.aio.ClientCallDetails, request: Any
+    ) -> Any:
+        call = await continuation(client_call_details, request)
+        code = "UNKNOWN"
+        try:
+            await call  # the caller awaits the same call again and gets the same reply or error
+            code = "OK"
+        except grpc.aio.AioRpcError as error:
+            code = error.code().name
+        except asyncio.CancelledError:  # the HTTP client went away
+            code = "CANCELLED"
+            raise
+        finally:
+            self._metrics.upstream_requests.labels(self._method_name(client_call_details.method), code).inc()
+        return call
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    """GET /metrics: the proxy's metrics in Prometheus text (or OpenMetrics) format."""
+    body, content_type = request.app[METRICS].exposition(request.headers.get("Accept", ""))
+    return web.Response(body=body, headers={"Content-Type": content_type})
