@@ -30,6 +30,9 @@ RETRY_MAX_BACKOFF_SECONDS = 0.5
 # should be found within a couple of seconds.
 RECONNECT_INITIAL_BACKOFF_MS = 250
 RECONNECT_MAX_BACKOFF_MS = 2000
+# gRPC re-resolves a dns:/// target at most every 30 s by default; servers close connections at
+# their max age, and replicas added by `--scale` should take load within seconds of that.
+DNS_MIN_MS_BETWEEN_RESOLUTIONS = 2000
 # A JSON body of B bytes holds at most B/10 rows ("[1,2,3,4],"); a batch request takes 16 bytes
 # a row and its reply about 13, so 4x the body limit never cuts a valid call. 4 MiB is gRPC's
 # default and the floor.
@@ -65,6 +68,7 @@ def channel_options(max_body_bytes: int) -> list[tuple[str, str | int]]:
         ("grpc.enable_retries", 1),
         ("grpc.initial_reconnect_backoff_ms", RECONNECT_INITIAL_BACKOFF_MS),
         ("grpc.max_reconnect_backoff_ms", RECONNECT_MAX_BACKOFF_MS),
+        ("grpc.dns_min_time_between_resolutions_ms", DNS_MIN_MS_BETWEEN_RESOLUTIONS),
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.primary_user_agent", "iris-proxy"),
