@@ -71,7 +71,8 @@ class IrisModel:
         """Labels and class probabilities of each row of a float32 [N, 4] array.
 
         Raises InvalidInput (wrong shape or dtype, a NaN or infinite value, naming the first bad
-        row and feature) or BatchTooLargeError. Zero rows answer zero rows without running the model.
+        row and feature; or a row the model cannot answer, see `check_answers`) or
+        BatchTooLargeError. Zero rows answer zero rows without running the model.
         """
         self.check(features)
         if len(features) == 0:
@@ -80,6 +81,7 @@ class IrisModel:
         prediction = self._run(features)
         if self.on_inference is not None:
             self.on_inference(len(features), time.perf_counter() - started)
+        check_answers(prediction)
         return prediction
 
     def _run(self, features: np.ndarray) -> Prediction:
@@ -110,3 +112,19 @@ class IrisModel:
         """
         for rows in WARM_UP_ROWS:
             self._run(np.ones((rows, len(self.metadata.feature_names)), dtype=np.float32))
+
+
+def check_answers(prediction: Prediction) -> None:
+    """Raise InvalidInput naming the first row whose probabilities are not all finite numbers.
+
+    Finite features can still be too large for the model: a logistic regression's scores overflow
+    float32 (e.g. petal_width=1e38) and its probabilities come out NaN. Which magnitudes overflow
+    depends on the model, so rather than a fixed bound on the features, the model's own answer is
+    checked, after the run (a microsecond): such a row is INVALID_ARGUMENT, like a NaN feature.
+    """
+    finite = np.isfinite(prediction.probabilities)
+    if not finite.all():
+        row = int(np.argmin(finite.all(axis=1)))
+        raise InvalidInput(
+            "features too large for the model: its class probabilities are not finite numbers", row=row
+        )

@@ -227,13 +227,10 @@ async def first_success(client, attempts: int = 200) -> int:
     return response.status
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug, reported: features near the float32 limit overflow in the model and the server "
-    "answers NaN probabilities, which the proxy refuses to send as JSON (500). When the server answers "
-    "them (or rejects them with INVALID_ARGUMENT), remove this mark.",
-)
 async def test_features_near_float32_limit_are_not_a_server_error(client):
-    """A large but float32-finite feature value is answered or rejected, not a 500."""
+    """A float32-finite feature too large for the model is a 400 naming the reason, not a 500."""
     response = await client.post("/", json={**FLOWER, "petal_width": 1e38})
-    assert response.status < 500
+    assert response.status == 400
+    body = await response.json()
+    assert body["error"]["code"] == "INVALID_ARGUMENT"
+    assert body["error"]["message"].startswith("features too large for the model")

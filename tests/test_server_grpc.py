@@ -141,6 +141,8 @@ NOT_FINITE = "; features must be finite numbers"
             "row 2: sepal_width is NaN",
         ),
         ("PredictBatch", batch(1, 2, 3, -math.inf), INVALID, "row 0: petal_width is -inf" + NOT_FINITE),
+        ("Predict", flower(5, 3, 1, 1e38), INVALID, "features too large for the model"),
+        ("PredictBatch", batch(1, 2, 3, 4, 5, 3, 1, 3e38), INVALID, "row 1: features too large for"),
         ("PredictBatch", rows(MAX_BATCH_ROWS + 1), EXHAUSTED, "10001 rows in one call; the limit is 10000"),
         # Larger than --max-message-bytes: gRPC itself refuses it before the service sees it.
         ("PredictBatch", rows(MAX_MESSAGE_BYTES // 16 + 1), EXHAUSTED, "Received message larger than max"),

@@ -94,3 +94,25 @@ def test_warm_up_runs_the_model(model):
 
     IrisModel(CountingSession(), model.metadata, MAX_ROWS).warm_up()
     assert batch_sizes
+
+
+def test_features_too_large_for_the_model_name_their_row(model, iris_rows):
+    """Finite features whose probabilities overflow (NaN) are invalid input naming the first such row."""
+    rows = iris_rows[:6].copy()
+    rows[4, 3] = 1e38  # float32-finite, but the model's scores overflow
+    rows[5, 0] = 3.4e38
+    with pytest.raises(InvalidInput) as error:
+        model.predict(rows)
+    assert error.value.row == 4
+    assert str(error.value) == (
+        "row 4: features too large for the model: its class probabilities are not finite numbers"
+    )
+
+
+def test_large_features_the_model_can_answer_are_answered(model, iris_rows):
+    """The check rejects only rows the model cannot answer, not large values as such."""
+    rows = iris_rows[:2].copy()
+    rows[1, 3] = 1e30
+    prediction = model.predict(rows)
+    assert np.isfinite(prediction.probabilities).all()
+    assert prediction.labels.tolist()[1] == 2
