@@ -61,6 +61,10 @@ SERVER_SIDE_MESSAGES: dict[grpc.StatusCode, str] = {
     grpc.StatusCode.UNIMPLEMENTED: "the prediction server does not implement this call",
 }
 INTERNAL_ERROR_MESSAGE = "internal error; quote request id {request_id} when reporting it"
+# Overload (429) and unavailability (503) are passing states: tell clients when to try again.
+# One second is about a gRPC reconnect backoff and many times the time to drain a full queue.
+RETRY_AFTER_SECONDS = 1
+RETRY_LATER_STATUSES = (429, 503)
 
 
 class RequestError(Exception):
@@ -112,6 +116,8 @@ def make_error_middleware(
     """
 
     def respond(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
+        if status in RETRY_LATER_STATUSES:
+            headers = {**(headers or {}), "Retry-After": str(RETRY_AFTER_SECONDS)}
         return web.json_response(error_body(code, message), status=status, headers=headers)
 
     @web.middleware
