@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 from aiohttp import web
 
+from proxy import v2_openapi
 from proxy.parsing import FEATURES, FLOAT32_MAX
 
 OPENAPI_JSON = web.AppKey("openapi_json", str)
@@ -272,14 +273,15 @@ def openapi_document(max_body_bytes: int) -> dict[str, Any]:
         "info": {
             "title": "iris-predictor REST API",
             "version": "1",
-            "description": "Classifies iris flowers from four measurements. Every error is JSON "
-            '`{"error": {"code": <gRPC status name>, "message": ...}}`.',
+            "description": "Classifies iris flowers from four measurements. Every error of the iris API "
+            'is JSON `{"error": {"code": <gRPC status name>, "message": ...}}`. The KServe V2 (Open '
+            'Inference Protocol) API under /v2 answers errors as the spec says: `{"error": "..."}`.',
         },
         "servers": [{"url": "/"}],
-        "paths": _paths(),
+        "paths": {**_paths(), **v2_openapi.paths()},
         "components": {
-            "schemas": _schemas(),
-            "responses": _error_responses(max_body_bytes),
+            "schemas": {**_schemas(), **v2_openapi.schemas()},
+            "responses": {**_error_responses(max_body_bytes), **v2_openapi.error_responses(max_body_bytes)},
             "parameters": {
                 "XRequestId": {
                     "name": "X-Request-Id",

@@ -8,6 +8,8 @@ from proxy.openapi import OPENAPI_JSON
 from proxy.parsing import batch_features, read_features, read_json
 from proxy.replies import batch_body, json_reply, prediction_body
 from proxy.upstream import UPSTREAM
+from proxy.v2_routes import PREFIX as V2_PREFIX
+from proxy.v2_routes import make_v2_app
 
 # /readyz answers within this (or the request deadline, if shorter), even with no server up.
 READY_DEADLINE_SECONDS = 1.0
@@ -58,3 +60,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz, allow_head=False)
     app.router.add_get("/readyz", readyz, allow_head=False)
     app.router.add_get("/openapi.json", openapi_json, allow_head=False)
+    app.add_subapp(V2_PREFIX, make_v2_app())  # KServe V2 under /v2, with its own error body
