@@ -118,7 +118,7 @@ def split_body(body: bytes, header_length: str | None) -> tuple[Any, bytes]:
     """The JSON part of a request body (parsed) and the binary data after it."""
     size = len(body)
     if header_length is not None:
-        if not header_length.isdigit() or int(header_length) > size:
+        if not (header_length.isascii() and header_length.isdigit()) or int(header_length) > size:
             raise RequestError(
                 f"{HEADER_LENGTH} must be the byte length of the JSON part (0 to {size}), "
                 f"got {header_length!r}"

@@ -296,6 +296,7 @@ FP32_INPUT = {"name": "input", "shape": [1, 4], "datatype": "FP32"}
             {HEADER_LENGTH: "9"},
             "Inference-Header-Content-Length must be the byte length of the JSON part",
         ),
+        (b"{}", {HEADER_LENGTH: "\u00b2"}, "Inference-Header-Content-Length must be the byte length"),
         (
             *infer_body({"inputs": [{**FP32_INPUT, "data": [1, 2, 3, 4]}]}, bytes(4)),
             "the body has 4 bytes after the JSON part, but the inputs' binary_data_size add up to 0",
@@ -310,6 +311,7 @@ FP32_INPUT = {"name": "input", "shape": [1, 4], "datatype": "FP32"}
         "no-data",
         "short-binary",
         "header",
+        "header-digit",
         "extra",
     ],
 )
