@@ -154,7 +154,10 @@ def run_baselines(bench: Bench) -> None:
 def start_server(bench: Bench, name: str, extra: list[str], cpu: str | None = SERVER_CPU) -> Service:
     port = free_port()
     started = time.monotonic()
-    service = bench.start(name, ["-m", "server", "--port", str(port), "--log-level", "warning", *extra], cpu)
+    # Its own metrics port (not the default 9090, which another server may hold); `extra` may override.
+    metrics = ["--metrics-port", str(free_port())]
+    args = ["-m", "server", "--port", str(port), *metrics, "--log-level", "warning", *extra]
+    service = bench.start(name, args, cpu)
     service.port = port
     wait_until(lambda: checks.grpc_health(port))
     service.startup_seconds = time.monotonic() - started
@@ -272,12 +275,54 @@ def run_workers(bench: Bench) -> None:
             )
 
 
+# What observability costs: the same points with metrics and access logs on, then off (server
+# args, proxy args). start_server gives the server a metrics port unless told 0.
+OBSERVABILITY = {
+    "on": ([], ["--access-log", "on", "--metrics", "on"]),
+    "off": (["--metrics-port", "0"], ["--access-log", "off", "--metrics", "off"]),
+}
+
+
+def run_observability(bench: Bench) -> None:
+    """gRPC Predict and REST POST / at 64 in flight, with metrics and access logs on and off."""
+    rps = {}
+    for switch, (server_args, proxy_args) in OBSERVABILITY.items():
+        group = f"observability {switch}"
+        with start_server(bench, f"server observability {switch}", server_args) as server:
+            predict = functools.partial(checks.grpc_predict, server.port)
+            bench.grpc_point(group, server, "iris.v1.IrisPredictor/Predict", "predict", 64, predict)
+            port = free_port()
+            args = ["-m", "proxy", "--port", str(port), "--upstream", f"127.0.0.1:{server.port}"]
+            # INFO, so that the access log, when on, is written (to the log file, as in a container).
+            args += ["--log-level", "info", *proxy_args]
+            with bench.start(f"proxy observability {switch}", args) as proxy:
+                proxy.port = port
+                form = functools.partial(
+                    checks.rest_post,
+                    port,
+                    "/",
+                    FORM_BODY.encode(),
+                    "application/x-www-form-urlencoded",
+                    {"species": "2"},
+                )
+                wait_until(form)
+                bench.rest_point(
+                    group, proxy, "POST / form", "/", FORM_BODY, "application/x-www-form-urlencoded", 64, form
+                )
+        rps[switch] = {row["point"]: row.get("rps") for row in bench.rows if row["group"] == group}
+    for point, on in rps["on"].items():
+        off = rps["off"].get(point)
+        if on and off:
+            print(f"observability on costs {point} {1 - on / off:.1%} of its req/s ({on:.0f} vs {off:.0f})")
+
+
 GROUPS = {
     "inprocess": None,
     "baselines": run_baselines,
     "server": run_server,
     "proxy": run_proxy,
     "workers": run_workers,
+    "observability": run_observability,
 }
 
 
