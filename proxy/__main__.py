@@ -8,10 +8,9 @@ from aiohttp import web
 
 from proxy.app import make_app
 from proxy.config import ConfigError, parse_settings
+from proxy.limits import http_server_limits
 from proxy.logs import configure_logging
 
-# Idle HTTP keep-alive connections close after this; longer than common load balancers' 60 s.
-KEEPALIVE_SECONDS = 75.0
 # On SIGTERM, requests in flight get their gRPC deadline plus this to finish.
 SHUTDOWN_MARGIN_SECONDS = 1.0
 
@@ -32,7 +31,7 @@ def main() -> int:
         port=settings.port,
         access_log=None,  # proxy.middlewares writes the access log
         print=None,
-        keepalive_timeout=KEEPALIVE_SECONDS,
+        **http_server_limits(settings),
         shutdown_timeout=settings.deadline_seconds + SHUTDOWN_MARGIN_SECONDS,
     )
     return 0

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from proxy.config import Settings
 from proxy.errors import make_error_middleware
+from proxy.limits import make_limits_middleware
 from proxy.metrics import (
     METRICS,
     ProxyMetrics,
@@ -44,6 +45,7 @@ def make_app(settings: Settings) -> web.Application:
         *([access_log_middleware] if settings.access_log else []),
         *([make_metrics_middleware(metrics)] if metrics else []),
         make_error_middleware(),
+        make_limits_middleware(settings.max_in_flight, settings.request_timeout_seconds),
     ]
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=middlewares)
     app[SETTINGS] = settings

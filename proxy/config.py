@@ -28,6 +28,13 @@ class Settings:
     deadline_seconds: float = 5.0
     # Largest request body accepted (aiohttp's client_max_size); a larger one gets 413.
     max_body_bytes: int = 1024 * 1024
+    # Limits that keep the proxy serving everyone (see proxy/limits.py): POST requests handled at
+    # once (more get 429), time to handle one request, body included (else 408), and time a
+    # connection may stay open without a complete request head (idle or trickling; longer than
+    # common load balancers' 60 s, so they close idle connections first).
+    max_in_flight: int = 128
+    request_timeout_seconds: float = 10.0
+    keepalive_seconds: float = 75.0
     log_level: str = "INFO"
     log_format: str = "json"
     # One log line per request (proxy.access), and Prometheus metrics at GET /metrics.
@@ -102,6 +109,19 @@ _SPECS: dict[str, _Spec] = {
     "max_body_bytes": _Spec(
         _positive_int, "a positive integer", "largest request body accepted, in bytes (larger ones get 413)"
     ),
+    "max_in_flight": _Spec(
+        _positive_int, "a positive integer", "most POST requests handled at once (more get 429 at once)"
+    ),
+    "request_timeout_seconds": _Spec(
+        _positive_seconds,
+        "a positive number of seconds, more than --deadline-seconds",
+        "time to handle one request, its body included (else 408)",
+    ),
+    "keepalive_seconds": _Spec(
+        _positive_seconds,
+        "a positive number of seconds",
+        "a connection without a complete request for this long (idle, or trickling) is closed",
+    ),
     "log_level": _Spec(_one_of(LOG_LEVELS, str.upper), "one of " + ", ".join(LOG_LEVELS), "log level"),
     "log_format": _Spec(
         _one_of(LOG_FORMATS, str.lower), "one of " + ", ".join(LOG_FORMATS), "log line format"
@@ -150,4 +170,14 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
             values[name] = spec.parse(text.strip())
         except ValueError:
             raise ConfigError(f"{source}={text!r} is not valid: expected {spec.expected}") from None
-    return dataclasses.replace(defaults, **values)
+    settings = dataclasses.replace(defaults, **values)
+    _check_together(settings)
+    return settings
+
+
+def _check_together(settings: Settings) -> None:
+    if settings.request_timeout_seconds <= settings.deadline_seconds:
+        raise ConfigError(
+            f"--request-timeout-seconds={settings.request_timeout_seconds:g} is not valid: expected more "
+            f"than --deadline-seconds={settings.deadline_seconds:g}, so a slow server answers 504, not 408"
+        )

@@ -95,6 +95,9 @@ def start_server(settings: Settings, model: IrisModel) -> RunningServer:
             *connection_age_options(settings.max_connection_age_seconds),
         ],
         interceptors=[MetricsInterceptor()] if settings.metrics_port else [],
+        # Checked by gRPC before a call takes a thread or a queue slot: excess calls are refused
+        # with RESOURCE_EXHAUSTED at once (the proxy answers 429 + Retry-After).
+        maximum_concurrent_rpcs=settings.max_concurrent_requests,
     )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

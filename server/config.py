@@ -38,6 +38,9 @@ class Settings:
     inter_op_threads: int = 1
     max_batch_rows: int = 10_000
     max_message_bytes: int = 4 * 1024 * 1024
+    # Calls held at once (running or queued for a thread, health checks included); more get
+    # RESOURCE_EXHAUSTED at once, so the queue and the latency of accepted calls stay bounded.
+    max_concurrent_requests: int = 256
     grace_seconds: float = 5.0
     # Connections are closed (gracefully) after this, so clients re-resolve DNS and find new replicas.
     max_connection_age_seconds: float = 30.0
@@ -111,6 +114,11 @@ _FLAGS: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "--inter-op-threads": ("inter_op_threads", _integer(1), "onnxruntime threads across operators"),
     "--max-batch-rows": ("max_batch_rows", _integer(1), "most rows one call may send"),
     "--max-message-bytes": ("max_message_bytes", _integer(1024), "largest gRPC message received or sent"),
+    "--max-concurrent-requests": (
+        "max_concurrent_requests",
+        _integer(1),
+        "most calls held at once per process (running or queued); more get RESOURCE_EXHAUSTED",
+    ),
     "--grace-seconds": ("grace_seconds", _seconds, "time in-flight calls get to finish on SIGTERM"),
     "--max-connection-age-seconds": (
         "max_connection_age_seconds",

@@ -26,6 +26,8 @@ class LoadResult:
         default_factory=lambda: collections.defaultdict(list)
     )  # seconds, by status
     failures: list[str] = dataclasses.field(default_factory=list)  # one line per failed request
+    # The error message of each answer that was not a 200, by status.
+    messages: dict[int, list[str]] = dataclasses.field(default_factory=lambda: collections.defaultdict(list))
     retry_after: collections.Counter = dataclasses.field(default_factory=collections.Counter)
 
     @property
@@ -71,6 +73,8 @@ async def post_flower(
         return
     result.statuses[status] += 1
     result.latencies[status].append(time.perf_counter() - started)
+    if status != 200:
+        result.messages[status].append(str(body.get("error", {}).get("message")))
     if status == 200 and body.get("species") != FLOWER_SPECIES:
         result.failures.append(f"wrong answer {body}")
     elif status != 200 and status not in expected:
@@ -78,16 +82,23 @@ async def post_flower(
 
 
 async def steady_load(
-    url: str, stop: asyncio.Event, result: LoadResult, workers: int = 8, max_requests: int = 20_000
+    url: str,
+    stop: asyncio.Event,
+    result: LoadResult,
+    workers: int = 8,
+    max_requests: int = 20_000,
+    expected: tuple[int, ...] = (),
 ) -> None:
-    """`workers` loops POSTing the flower back to back until `stop` is set (or max_requests sent),
-    recording into `result` as they go (a test watches it meanwhile)."""
+    """`workers` loops POSTing the flower back to back (each on its own kept-alive connection)
+    until `stop` is set or max_requests are sent, recording into `result` as they go (a test
+    watches it meanwhile). Statuses in `expected` are not failures."""
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    connector = aiohttp.TCPConnector(limit=workers)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
 
         async def worker() -> None:
             while not stop.is_set() and result.sent < max_requests:
-                await post_flower(session, url, result)
+                await post_flower(session, url, result, expected)
 
         await asyncio.gather(*(worker() for _ in range(workers)))
 

@@ -1,0 +1,119 @@
+"""The proxy's limits (proxy/limits.py): in-flight POSTs, request time, and their settings."""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from proxy.config import ConfigError, Settings, parse_settings
+from proxy.limits import http_server_limits
+
+
+async def unfinished_body(sent: asyncio.Event, finish: asyncio.Event) -> AsyncIterator[bytes]:
+    """A request body that stops after its first bytes until `finish` is set."""
+    yield b'{"sepal_length": 6.8'
+    sent.set()
+    await finish.wait()
+    yield b"}"
+
+
+async def test_post_past_max_in_flight_gets_429_at_once(proxy_client):
+    """With every in-flight slot held, another POST gets 429 with Retry-After naming the setting."""
+    client = await proxy_client(max_in_flight=1)
+    sent, finish = asyncio.Event(), asyncio.Event()
+    holder = asyncio.create_task(
+        client.post("/", data=unfinished_body(sent, finish), headers={"Content-Type": "application/json"})
+    )
+    await sent.wait()
+    await asyncio.sleep(0.05)  # let the proxy start handling the held request
+    refused = await client.post("/", json={})
+    body = await refused.json()
+    finish.set()
+    held = await holder
+    assert refused.status == 429
+    assert refused.headers["Retry-After"] == "1"
+    assert body["error"]["code"] == "RESOURCE_EXHAUSTED"
+    assert "--max-in-flight" in body["error"]["message"]
+    assert held.status == 400  # it was let through: the body is missing fields
+
+
+async def test_get_probes_are_never_turned_away(proxy_client):
+    """GET /healthz answers while every POST slot is held."""
+    client = await proxy_client(max_in_flight=1)
+    sent, finish = asyncio.Event(), asyncio.Event()
+    holder = asyncio.create_task(
+        client.post("/", data=unfinished_body(sent, finish), headers={"Content-Type": "application/json"})
+    )
+    await sent.wait()
+    await asyncio.sleep(0.05)
+    probe = await client.get("/healthz")
+    finish.set()
+    await holder
+    assert probe.status == 200
+
+
+async def test_slots_are_given_back(proxy_client):
+    """Requests one after another never run out of slots, whatever their outcome."""
+    client = await proxy_client(max_in_flight=1)
+    statuses = [(await client.post("/", json={"sepal_length": "x"})).status for _ in range(5)]
+    assert statuses == [400] * 5
+
+
+async def test_unfinished_body_gets_408_after_the_request_timeout(proxy_client):
+    """A body that stops arriving is answered 408 after --request-timeout-seconds, naming it."""
+    client = await proxy_client(request_timeout_seconds=0.2, deadline_seconds=0.1)
+    sent, finish = asyncio.Event(), asyncio.Event()
+    response = await client.post(
+        "/", data=unfinished_body(sent, finish), headers={"Content-Type": "application/json"}
+    )
+    body = await response.json()
+    finish.set()
+    assert response.status == 408
+    assert body["error"]["code"] == "DEADLINE_EXCEEDED"
+    assert "--request-timeout-seconds" in body["error"]["message"]
+
+
+def test_limit_settings_have_flags_and_environment_twins():
+    """--max-in-flight, --request-timeout-seconds and --keepalive-seconds, and their IRIS_ twins."""
+    flags = ["--max-in-flight=8", "--request-timeout-seconds=7.5", "--keepalive-seconds=30"]
+    environ = {
+        "IRIS_MAX_IN_FLIGHT": "8",
+        "IRIS_REQUEST_TIMEOUT_SECONDS": "7.5",
+        "IRIS_KEEPALIVE_SECONDS": "30",
+    }
+    expected = (8, 7.5, 30.0)
+    for settings in (parse_settings(flags, {}), parse_settings([], environ)):
+        assert (
+            settings.max_in_flight,
+            settings.request_timeout_seconds,
+            settings.keepalive_seconds,
+        ) == expected
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--max-in-flight=0"], "--max-in-flight='0'"),
+        (["--request-timeout-seconds=-1"], "--request-timeout-seconds='-1'"),
+        (["--keepalive-seconds=inf"], "--keepalive-seconds='inf'"),
+    ],
+)
+def test_bad_limit_is_named(argv, named):
+    with pytest.raises(ConfigError) as raised:
+        parse_settings(argv, {})
+    assert str(raised.value).startswith(named)
+
+
+def test_request_timeout_must_exceed_the_deadline():
+    """A request timeout not above the gRPC deadline would answer a slow server 408: refused."""
+    with pytest.raises(ConfigError, match=r"--request-timeout-seconds=5 .*--deadline-seconds=5"):
+        parse_settings(["--request-timeout-seconds=5", "--deadline-seconds=5"], {})
+
+
+def test_http_server_limits_are_passed_to_aiohttp():
+    """web.run_app gets the keep-alive setting and bounded request heads."""
+    limits = http_server_limits(Settings(keepalive_seconds=12.0))
+    assert limits["keepalive_timeout"] == 12.0
+    assert limits["max_line_size"] > 0
+    assert limits["max_field_size"] > 0
+    assert limits["max_headers"] > 0
