@@ -1,0 +1,69 @@
+"""The proxy's gRPC relay: direct gRPC through the proxy container's port reaches a server."""
+
+import grpc
+import pytest
+
+from iris_pb import iris_pb2, iris_pb2_grpc
+from proxy.grpc_relay import GrpcRelay, pick_address, split_target
+
+SETOSA = iris_pb2.PredictRequest(sepal_length=5.1, sepal_width=3.5, petal_length=1.4, petal_width=0.2)
+CALL_TIMEOUT_SECONDS = 10
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [("server:50052", ("server", 50052)), ("127.0.0.1:1", ("127.0.0.1", 1)), ("[::1]:50052", ("::1", 50052))],
+)
+def test_split_target_reads_host_and_port(target, expected):
+    """host:port and [v6]:port targets are understood."""
+    assert split_target(target) == expected
+
+
+@pytest.mark.parametrize("target", ["server", "server:", ":50052", "server:http", "server:70000"])
+def test_split_target_refuses_what_is_not_host_and_port(target):
+    """Anything but host:port with a valid port is a ValueError."""
+    with pytest.raises(ValueError, match=r"server|50052"):
+        split_target(target)
+
+
+def test_each_connection_takes_the_next_resolved_address():
+    """Connections go round the resolved addresses in a stable order, duplicates counted once."""
+    addresses = [("10.0.0.2", 50052), ("10.0.0.1", 50052), ("10.0.0.2", 50052)]
+    picked = [pick_address(addresses, turn) for turn in range(4)]
+    assert picked == [("10.0.0.1", 50052), ("10.0.0.2", 50052), ("10.0.0.1", 50052), ("10.0.0.2", 50052)]
+
+
+@pytest.fixture
+async def relay_to(request):
+    relays = []
+
+    async def start(target: str) -> int:
+        relay = GrpcRelay(target)
+        relays.append(relay)
+        return await relay.start("127.0.0.1", 0)
+
+    yield start
+    for relay in relays:
+        await relay.close()
+
+
+async def test_calls_through_the_relay_answer_like_the_server(iris_server, relay_to):
+    """Predict through the relay answers exactly what the server answers directly."""
+    port = await relay_to(iris_server.target)
+    async with (
+        grpc.aio.insecure_channel(f"127.0.0.1:{port}") as relayed,
+        grpc.aio.insecure_channel(iris_server.target) as direct,
+    ):
+        through = await iris_pb2_grpc.IrisPredictorStub(relayed).Predict(SETOSA, timeout=CALL_TIMEOUT_SECONDS)
+        straight = await iris_pb2_grpc.IrisPredictorStub(direct).Predict(SETOSA, timeout=CALL_TIMEOUT_SECONDS)
+    assert through == straight
+    assert through.species == 0
+
+
+async def test_a_relay_with_no_server_behind_fails_calls_with_unavailable(refused_upstream, relay_to):
+    """With nothing behind the relay, a call fails with UNAVAILABLE instead of hanging."""
+    port = await relay_to(refused_upstream)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await iris_pb2_grpc.IrisPredictorStub(channel).Predict(SETOSA, timeout=CALL_TIMEOUT_SECONDS)
+    assert error.value.code() == grpc.StatusCode.UNAVAILABLE
