@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from proxy.coalescer import COALESCER, Coalescer
 from proxy.config import Settings
 from proxy.errors import make_error_middleware
 from proxy.limits import make_limits_middleware
@@ -25,14 +26,16 @@ CHANNEL_CLOSE_GRACE_SECONDS = 1.0
 
 
 async def upstream_channel(app: web.Application) -> AsyncIterator[None]:
-    """Own the one gRPC channel for the app's lifetime."""
+    """Own the one gRPC channel, and the coalescer of POST / calls on it, for the app's lifetime."""
     settings = app[SETTINGS]
     interceptors = [UpstreamMetricsInterceptor(app[METRICS])] if METRICS in app else []
     channel = open_channel(settings.upstream, settings.max_body_bytes, interceptors)
     app[UPSTREAM] = Upstream(channel, settings.deadline_seconds)
+    app[COALESCER] = Coalescer(app[UPSTREAM], settings.coalesce_max_rows, settings.coalesce_max_wait_us)
     try:
         yield
     finally:
+        app[COALESCER].close()
         await channel.close(grace=CHANNEL_CLOSE_GRACE_SECONDS)
 
 

@@ -12,6 +12,8 @@ from typing import Any, NamedTuple
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("json", "text")
+# A row that waited this long for others would wait longer than any call it saves.
+MAX_COALESCE_WAIT_US = 1_000_000
 
 
 class ConfigError(ValueError):
@@ -40,6 +42,10 @@ class Settings:
     # One log line per request (proxy.access), and Prometheus metrics at GET /metrics.
     access_log: bool = True
     metrics: bool = True
+    # POST / requests arriving while a gRPC call is in flight are gathered into one PredictBatch call
+    # of at most this many rows (1: no coalescing), waiting at most this long (see proxy/coalescer.py).
+    coalesce_max_rows: int = 64
+    coalesce_max_wait_us: int = 2000
 
 
 class _Spec(NamedTuple):
@@ -65,6 +71,13 @@ def _positive_seconds(text: str) -> float:
 def _positive_int(text: str) -> int:
     number = int(text)
     if number <= 0:
+        raise ValueError(text)
+    return number
+
+
+def _wait_microseconds(text: str) -> int:
+    number = int(text)
+    if not 0 <= number <= MAX_COALESCE_WAIT_US:
         raise ValueError(text)
     return number
 
@@ -128,6 +141,16 @@ _SPECS: dict[str, _Spec] = {
     ),
     "access_log": _Spec(_switch, _SWITCH_VALUES, "log one line per request: on or off"),
     "metrics": _Spec(_switch, _SWITCH_VALUES, "count requests and serve them at GET /metrics: on or off"),
+    "coalesce_max_rows": _Spec(
+        _positive_int,
+        "a positive integer (1: no coalescing), at most the server's --max-batch-rows",
+        "most POST / rows gathered into one PredictBatch call while calls are in flight",
+    ),
+    "coalesce_max_wait_us": _Spec(
+        _wait_microseconds,
+        f"a whole number of microseconds from 0 to {MAX_COALESCE_WAIT_US}",
+        "longest a POST / row waits to be gathered with others, in microseconds",
+    ),
 }
 
 

@@ -3,6 +3,7 @@
 import grpc
 from aiohttp import web
 
+from proxy.coalescer import COALESCER
 from proxy.middlewares import REQUEST_ID
 from proxy.openapi import OPENAPI_JSON
 from proxy.parsing import batch_features, read_features, read_json
@@ -16,9 +17,9 @@ READY_DEADLINE_SECONDS = 1.0
 
 
 async def predict_one(request: web.Request) -> web.Response:
-    """POST /: one flower from form fields or a JSON object."""
+    """POST /: one flower from form fields or a JSON object (concurrent ones share gRPC calls)."""
     features = await read_features(request)
-    reply = await request.app[UPSTREAM].predict(features, request[REQUEST_ID])
+    reply = await request.app[COALESCER].predict(features, request[REQUEST_ID])
     return json_reply(prediction_body(reply))
 
 
