@@ -27,6 +27,7 @@ from server.metrics import MetricsInterceptor, observe_inference, set_model_info
 from server.metrics_http import MetricsServer, start_metrics_server
 from server.model import IrisModel
 from server.repository import ModelLoadError, ModelRepository
+from server.request_decoding import UndecodableRequestInterceptor
 
 logger = logging.getLogger("server")
 # Calls still running on a connection past --max-connection-age-seconds get this long to finish.
@@ -94,7 +95,11 @@ def start_server(settings: Settings, model: IrisModel) -> RunningServer:
             ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
             *connection_age_options(settings.max_connection_age_seconds),
         ],
-        interceptors=[MetricsInterceptor()] if settings.metrics_port else [],
+        # Metrics outermost, so they count the INVALID_ARGUMENT of an undecodable request too.
+        interceptors=[
+            *([MetricsInterceptor()] if settings.metrics_port else []),
+            UndecodableRequestInterceptor(),
+        ],
         # Checked by gRPC before a call takes a thread or a queue slot: excess calls are refused
         # with RESOURCE_EXHAUSTED at once (the proxy answers 429 + Retry-After).
         maximum_concurrent_rpcs=settings.max_concurrent_requests,
