@@ -10,6 +10,8 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from proxy.grpc_relay import split_target
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("json", "text")
 # A row that waited this long for others would wait longer than any call it saves.
@@ -37,6 +39,10 @@ class Settings:
     max_in_flight: int = 128
     request_timeout_seconds: float = 10.0
     keepalive_seconds: float = 75.0
+    # Direct gRPC through this container (proxy/grpc_relay.py): port 0 is off; each connection to
+    # the port is relayed to the next address the target resolves to.
+    grpc_relay_port: int = 0
+    grpc_relay_target: str = "localhost:50052"
     log_level: str = "INFO"
     log_format: str = "json"
     # One log line per request (proxy.access), and Prometheus metrics at GET /metrics.
@@ -80,6 +86,15 @@ def _wait_microseconds(text: str) -> int:
     if not 0 <= number <= MAX_COALESCE_WAIT_US:
         raise ValueError(text)
     return number
+
+
+def _port_or_off(text: str) -> int:
+    return 0 if text == "0" else _port(text)
+
+
+def _host_and_port(text: str) -> str:
+    split_target(text)
+    return text
 
 
 def _no_space(text: str) -> str:
@@ -134,6 +149,12 @@ _SPECS: dict[str, _Spec] = {
         _positive_seconds,
         "a positive number of seconds",
         "a connection without a complete request for this long (idle, or trickling) is closed",
+    ),
+    "grpc_relay_port": _Spec(
+        _port_or_off, "0 (off) or an integer from 1 to 65535", "port relaying gRPC to the server(s)"
+    ),
+    "grpc_relay_target": _Spec(
+        _host_and_port, "host:port, e.g. server:50052", "where the gRPC relay connects (host:port)"
     ),
     "log_level": _Spec(_one_of(LOG_LEVELS, str.upper), "one of " + ", ".join(LOG_LEVELS), "log level"),
     "log_format": _Spec(

@@ -1,10 +1,15 @@
 """The proxy's gRPC relay: direct gRPC through the proxy container's port reaches a server."""
 
+import subprocess
+import sys
+
 import grpc
 import pytest
 
 from iris_pb import iris_pb2, iris_pb2_grpc
 from proxy.grpc_relay import GrpcRelay, pick_address, split_target
+from tests.proxy_process import running_proxy
+from tests.server_process import REPO_ROOT, free_port
 
 SETOSA = iris_pb2.PredictRequest(sepal_length=5.1, sepal_width=3.5, petal_length=1.4, petal_width=0.2)
 CALL_TIMEOUT_SECONDS = 10
@@ -67,3 +72,19 @@ async def test_a_relay_with_no_server_behind_fails_calls_with_unavailable(refuse
         with pytest.raises(grpc.aio.AioRpcError) as error:
             await iris_pb2_grpc.IrisPredictorStub(channel).Predict(SETOSA, timeout=CALL_TIMEOUT_SECONDS)
     assert error.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_the_tutorial_client_works_through_python_m_proxy_relay(iris_server, tmp_path):
+    """`python -m client` against the proxy's relay port prints the tutorial's first line."""
+    relay_port = free_port()
+    args = ["--grpc-relay-port", str(relay_port), "--grpc-relay-target", iris_server.target]
+    with running_proxy(tmp_path, iris_server.target, *args):
+        result = subprocess.run(
+            [sys.executable, "-m", "client", "--host", "127.0.0.1", "--port", str(relay_port)],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "Predicted species number: 0"
