@@ -19,6 +19,7 @@ from proxy.metrics import (
 from proxy.middlewares import access_log_middleware, request_id_middleware
 from proxy.openapi import OPENAPI_JSON, openapi_json_text
 from proxy.routes import add_routes
+from proxy.tls import channel_credentials
 from proxy.upstream import UPSTREAM, Upstream, open_channel
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -30,7 +31,8 @@ async def upstream_channel(app: web.Application) -> AsyncIterator[None]:
     """Own the one gRPC channel, and the coalescer of POST / calls on it, for the app's lifetime."""
     settings = app[SETTINGS]
     interceptors = [UpstreamMetricsInterceptor(app[METRICS])] if METRICS in app else []
-    channel = open_channel(settings.upstream, settings.max_body_bytes, interceptors)
+    credentials = channel_credentials(settings)
+    channel = open_channel(settings.upstream, settings.max_body_bytes, interceptors, credentials)
     app[UPSTREAM] = Upstream(channel, settings.deadline_seconds)
     app[COALESCER] = Coalescer(app[UPSTREAM], settings.coalesce_max_rows, settings.coalesce_max_wait_us)
     try:

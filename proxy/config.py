@@ -7,6 +7,8 @@ once, here; a bad one raises ConfigError naming the setting and the value.
 import argparse
 import dataclasses
 import math
+import os
+import pathlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -30,6 +32,11 @@ class Settings:
     upstream: str = "localhost:50052"
     # gRPC deadline of the upstream call made for one HTTP request, retries included.
     deadline_seconds: float = 5.0
+    # TLS to the server(s) (PEM files), see proxy/tls.py: plaintext unless a CA to verify them is
+    # given; a client certificate and key too for servers that require one (mutual TLS).
+    upstream_tls_ca: pathlib.Path | None = None
+    upstream_tls_cert: pathlib.Path | None = None
+    upstream_tls_key: pathlib.Path | None = None
     # Largest request body accepted (aiohttp's client_max_size); a larger one gets 413.
     max_body_bytes: int = 1024 * 1024
     # Limits that keep the proxy serving everyone (see proxy/limits.py): POST requests handled at
@@ -88,6 +95,13 @@ def _wait_microseconds(text: str) -> int:
     return number
 
 
+def _readable_file(text: str) -> pathlib.Path:
+    path = pathlib.Path(text)
+    if not path.is_file() or not os.access(path, os.R_OK):
+        raise ValueError(text)
+    return path
+
+
 def _port_or_off(text: str) -> int:
     return 0 if text == "0" else _port(text)
 
@@ -134,6 +148,13 @@ _SPECS: dict[str, _Spec] = {
     "deadline_seconds": _Spec(
         _positive_seconds, "a positive number of seconds", "gRPC deadline of each upstream call, in seconds"
     ),
+    "upstream_tls_ca": _Spec(
+        _readable_file, "a readable PEM file", "CA certificates to verify the servers with: turns TLS on"
+    ),
+    "upstream_tls_cert": _Spec(
+        _readable_file, "a readable PEM file", "client certificate chain for servers that require one"
+    ),
+    "upstream_tls_key": _Spec(_readable_file, "a readable PEM file", "private key of --upstream-tls-cert"),
     "max_body_bytes": _Spec(
         _positive_int, "a positive integer", "largest request body accepted, in bytes (larger ones get 413)"
     ),
@@ -220,6 +241,16 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
 
 
 def _check_together(settings: Settings) -> None:
+    if (settings.upstream_tls_cert is None) != (settings.upstream_tls_key is None):
+        raise ConfigError(
+            "--upstream-tls-cert and --upstream-tls-key are not valid: expected both (a client certificate "
+            "and its key) or neither"
+        )
+    if settings.upstream_tls_cert is not None and settings.upstream_tls_ca is None:
+        raise ConfigError(
+            "--upstream-tls-cert is not valid without --upstream-tls-ca: expected the CA that verifies "
+            "the servers too (a client certificate is only sent over TLS)"
+        )
     if settings.request_timeout_seconds <= settings.deadline_seconds:
         raise ConfigError(
             f"--request-timeout-seconds={settings.request_timeout_seconds:g} is not valid: expected more "

@@ -76,11 +76,16 @@ def channel_options(max_body_bytes: int) -> list[tuple[str, str | int]]:
 
 
 def open_channel(
-    target: str, max_body_bytes: int, interceptors: Sequence[grpc.aio.ClientInterceptor] = ()
+    target: str,
+    max_body_bytes: int,
+    interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
+    credentials: grpc.ChannelCredentials | None = None,
 ) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(
-        target, options=channel_options(max_body_bytes), interceptors=list(interceptors) or None
-    )
+    """The channel to `target`: plaintext, or TLS with `credentials` (see proxy/tls.py)."""
+    options, chained = channel_options(max_body_bytes), list(interceptors) or None
+    if credentials is None:
+        return grpc.aio.insecure_channel(target, options=options, interceptors=chained)
+    return grpc.aio.secure_channel(target, credentials, options=options, interceptors=chained)
 
 
 def _metadata(request_id: str) -> tuple[tuple[str, str], ...]:

@@ -28,6 +28,7 @@ from server.metrics_http import MetricsServer, start_metrics_server
 from server.model import IrisModel
 from server.repository import ModelLoadError, ModelRepository
 from server.request_decoding import UndecodableRequestInterceptor
+from server.tls import add_port, describe
 
 logger = logging.getLogger("server")
 # Calls still running on a connection past --max-connection-age-seconds get this long to finish.
@@ -111,7 +112,7 @@ def start_server(settings: Settings, model: IrisModel) -> RunningServer:
     names = [api.name for api in services]
     reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
     hooks = [api.set_serving for api in services if api.set_serving is not None]
-    running = RunningServer(server, health_servicer, names, server.add_insecure_port(settings.address), hooks)
+    running = RunningServer(server, health_servicer, names, add_port(server, settings), hooks)
     running.set_serving(False)
     server.start()
     return running
@@ -198,6 +199,8 @@ def serve(settings: Settings, worker_index: int | None = None) -> int:
         threads=settings.threads,
         max_batch_rows=settings.max_batch_rows,
         max_message_bytes=settings.max_message_bytes,
+        max_concurrent_requests=settings.max_concurrent_requests,
+        transport=describe(settings),
         metrics_port=metrics_server.port if metrics_server else None,
     )
     stop.event.wait()

@@ -6,6 +6,7 @@ checked here, once, and a bad one stops the server with a message naming the set
 
 import argparse
 import dataclasses
+import os
 import pathlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -45,6 +46,11 @@ class Settings:
     # Connections are closed (gracefully) after this, so clients re-resolve DNS and find new replicas.
     max_connection_age_seconds: float = 30.0
     metrics_port: int = 9090  # 0: no metrics
+    # TLS on the gRPC port (PEM files): certificate chain and key, or neither for plaintext; with a
+    # client CA, only clients with a certificate it signed get in (mutual TLS). See server/tls.py.
+    tls_cert: pathlib.Path | None = None
+    tls_key: pathlib.Path | None = None
+    tls_client_ca: pathlib.Path | None = None
     log_level: str = "info"
     log_format: str = "json"
 
@@ -100,6 +106,13 @@ def _non_empty(text: str) -> str:
     return text.strip()
 
 
+def _readable_file(text: str) -> pathlib.Path:
+    path = pathlib.Path(text)
+    if not path.is_file() or not os.access(path, os.R_OK):
+        raise ValueError("must be a readable file")
+    return path
+
+
 # flag -> (Settings field, cast, help); a cast raises ValueError("must ...") for a bad value.
 # The env twin is IRIS_ + the flag in upper snake case.
 _FLAGS: dict[str, tuple[str, Callable[[str], Any], str]] = {
@@ -126,6 +139,17 @@ _FLAGS: dict[str, tuple[str, Callable[[str], Any], str]] = {
         "close each client connection after this (clients reconnect and re-resolve DNS); 0: never",
     ),
     "--metrics-port": ("metrics_port", _integer(0, 65535), "HTTP port of Prometheus /metrics; 0: no metrics"),
+    "--tls-cert": (
+        "tls_cert",
+        _readable_file,
+        "PEM certificate chain for TLS on the gRPC port (with --tls-key)",
+    ),
+    "--tls-key": ("tls_key", _readable_file, "PEM private key of --tls-cert"),
+    "--tls-client-ca": (
+        "tls_client_ca",
+        _readable_file,
+        "PEM CA certificates: require clients to present a certificate one of them signed (mutual TLS)",
+    ),
     "--log-level": ("log_level", _choice(LOG_LEVELS), "least severe level logged"),
     "--log-format": ("log_format", _choice(LOG_FORMATS), "json lines or readable text"),
 }
@@ -177,6 +201,15 @@ def _check_together(settings: Settings) -> None:
     if settings.metrics_port and settings.metrics_port == settings.port:
         raise SettingsError(
             f"--metrics-port={settings.metrics_port} is the gRPC --port: give metrics their own"
+        )
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        given, missing = (
+            ("--tls-cert", "--tls-key") if settings.tls_key is None else ("--tls-key", "--tls-cert")
+        )
+        raise SettingsError(f"{given} without {missing}: TLS needs both the certificate and its key")
+    if settings.tls_client_ca is not None and settings.tls_cert is None:
+        raise SettingsError(
+            f"--tls-client-ca={str(settings.tls_client_ca)!r} without --tls-cert: mutual TLS needs TLS"
         )
     needed = settings.max_batch_rows * WIRE_BYTES_PER_ROW + WIRE_BYTES_OVERHEAD
     if needed > settings.max_message_bytes:

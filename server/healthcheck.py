@@ -1,17 +1,37 @@
 """`python -m server.healthcheck`: exit 0 if the local server's health service says SERVING, else 1.
 
-For container HEALTHCHECKs (the slim image has no curl or grpc_health_probe). The port defaults
-to IRIS_PORT, like the server's.
+For container HEALTHCHECKs (the slim image has no curl or grpc_health_probe). It reads the
+server's own settings from the environment: the port defaults to IRIS_PORT, and with IRIS_TLS_CERT
+set it speaks TLS, trusting that certificate file (a self-signed certificate, or a chain that
+ends in its CA; else pass --tls-ca) for the name --tls-server-name (default localhost, which the
+certificate must name). With IRIS_TLS_CLIENT_CA set it presents the server's own certificate and
+key as its client certificate, so that certificate must also be good for client authentication
+by that CA.
 """
 
 import argparse
 import os
+import pathlib
 import sys
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from server.config import DEFAULT_PORT, env_name
+from server.config import DEFAULT_PORT, Settings, SettingsError, env_name, parse_settings
+
+
+def open_channel(target: str, settings: Settings, tls_ca: str | None, server_name: str) -> grpc.Channel:
+    """A channel to the local server, speaking TLS (and presenting a client certificate) if it does."""
+    if settings.tls_cert is None or settings.tls_key is None:
+        return grpc.insecure_channel(target)
+    roots = pathlib.Path(tls_ca).read_bytes() if tls_ca else settings.tls_cert.read_bytes()
+    mutual = settings.tls_client_ca is not None
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=roots,
+        private_key=settings.tls_key.read_bytes() if mutual else None,
+        certificate_chain=settings.tls_cert.read_bytes() if mutual else None,
+    )
+    return grpc.secure_channel(target, credentials, options=[("grpc.ssl_target_name_override", server_name)])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,9 +42,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--service", default="", help="service to ask about (default '': the whole server)")
     parser.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for the answer")
+    parser.add_argument("--tls-ca", help="PEM CA to verify the server with (default: IRIS_TLS_CERT itself)")
+    parser.add_argument(
+        "--tls-server-name",
+        default="localhost",
+        help="name the server certificate must have (default localhost)",
+    )
     args = parser.parse_args(argv)
+    try:
+        settings = parse_settings([], os.environ)  # the server's own settings: IRIS_TLS_*
+    except SettingsError as error:
+        print(f"unhealthy: {error}", file=sys.stderr)
+        return 1
     host = f"[{args.host}]" if ":" in args.host and not args.host.startswith("[") else args.host
-    with grpc.insecure_channel(f"{host}:{args.port}") as channel:
+    with open_channel(f"{host}:{args.port}", settings, args.tls_ca, args.tls_server_name) as channel:
         try:
             answer = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout

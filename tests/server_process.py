@@ -59,10 +59,23 @@ class ServerProcess:
             ) from None
 
 
-def wait_until_serving(server: ServerProcess, timeout: float = START_TIMEOUT_SECONDS) -> None:
-    """Block until the server's health service answers SERVING; fail at once if it exits."""
+def open_channel(target: str, credentials: grpc.ChannelCredentials | None = None) -> grpc.Channel:
+    """A plaintext channel, or a TLS one with `credentials`."""
+    if credentials is None:
+        return grpc.insecure_channel(target)
+    return grpc.secure_channel(target, credentials)
+
+
+def wait_until_serving(
+    server: ServerProcess,
+    timeout: float = START_TIMEOUT_SECONDS,
+    credentials: grpc.ChannelCredentials | None = None,
+) -> None:
+    """Block until the server's health service answers SERVING; fail at once if it exits.
+
+    `credentials` are for a server with TLS on (tests/tls_files.py makes them)."""
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(server.target) as channel:
+    with open_channel(server.target, credentials) as channel:
         ready = grpc.channel_ready_future(channel)
         while not ready.done():
             if server.process.poll() is not None:
@@ -95,8 +108,11 @@ def running_server(
     port: int | None = None,
     launcher: Sequence[str] = ("-m", "server"),
     env: dict[str, str] | None = None,
+    credentials: grpc.ChannelCredentials | None = None,
 ) -> Iterator[ServerProcess]:
-    """A SERVING server with `args` (text logs, 127.0.0.1, a free port); stopped on exit."""
+    """A SERVING server with `args` (text logs, 127.0.0.1, a free port); stopped on exit.
+
+    With TLS on (--tls-cert ...), `credentials` let the readiness check connect."""
     port = free_port() if port is None else port
     log_path = log_dir / f"server-{port}.log"
     command = server_command(
@@ -106,7 +122,7 @@ def running_server(
         process = subprocess.Popen(command, cwd=REPO_ROOT, stderr=log, env={**os.environ, **(env or {})})
     server = ServerProcess(process, port, log_path)
     try:
-        wait_until_serving(server)
+        wait_until_serving(server, credentials=credentials)
         yield server
     finally:
         if process.poll() is None:
