@@ -35,7 +35,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="print the answer as JSON")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds before giving up (default 5)")
+    parser.add_argument(
+        "--tls-ca",
+        type=pathlib.Path,
+        metavar="FILE",
+        help="speak TLS, verifying the server with these PEM CAs",
+    )
+    parser.add_argument(
+        "--tls-cert",
+        type=pathlib.Path,
+        metavar="FILE",
+        help="PEM client certificate (mutual TLS; with --tls-key)",
+    )
+    parser.add_argument("--tls-key", type=pathlib.Path, metavar="FILE", help="PEM private key of --tls-cert")
     return parser
+
+
+def open_channel(target: str, args: argparse.Namespace) -> grpc.Channel:
+    """A plaintext channel, or TLS with --tls-ca (and a client certificate with --tls-cert)."""
+    if args.tls_ca is None:
+        return grpc.insecure_channel(target)
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=args.tls_ca.read_bytes(),
+        private_key=args.tls_key.read_bytes() if args.tls_key else None,
+        certificate_chain=args.tls_cert.read_bytes() if args.tls_cert else None,
+    )
+    return grpc.secure_channel(target, credentials)
+
+
+def _check_tls_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
+    if args.tls_cert is not None and args.tls_ca is None:
+        parser.error("--tls-cert needs --tls-ca: a client certificate is only sent over TLS")
+    for path in (args.tls_ca, args.tls_cert, args.tls_key):
+        if path is not None and not path.is_file():
+            parser.error(f"{path}: no such file")
 
 
 def _target(host: str, port: int) -> str:
@@ -96,10 +131,12 @@ def predict_csv(stub: iris_pb2_grpc.IrisPredictorStub, args: argparse.Namespace,
 
 
 def main(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_tls_arguments(parser, args)
     request_id = uuid.uuid4().hex
     metadata = [(REQUEST_ID_KEY, request_id)]
-    with grpc.insecure_channel(_target(args.host, args.port)) as channel:
+    with open_channel(_target(args.host, args.port), args) as channel:
         stub = iris_pb2_grpc.IrisPredictorStub(channel)
         try:
             output = predict_csv(stub, args, metadata) if args.csv else predict_one(stub, args, metadata)

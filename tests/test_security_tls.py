@@ -201,3 +201,39 @@ def test_tutorial_answer_over_tls_is_the_same(tls, tls_server, iris_server):
         over_plaintext = iris_pb2_grpc.IrisPredictorStub(plain).Predict(request, timeout=TIMEOUT_SECONDS)
     assert over_tls == over_plaintext
     assert str(over_tls.species) == FLOWER_SPECIES
+
+
+def run_client(server, *args: str) -> subprocess.CompletedProcess:
+    flower = [f"--{name.replace('_', '-')}={value}" for name, value in FLOWER.items()]
+    return subprocess.run(
+        [sys.executable, "-m", "client", "--host", "127.0.0.1", "--port", str(server.port), *flower, *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_client_speaks_tls_with_tls_ca(tls, tls_server):
+    result = run_client(tls_server, "--tls-ca", str(tls.ca))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == f"Predicted species number: {FLOWER_SPECIES}"
+
+
+def test_client_speaks_mutual_tls_with_its_certificate(tls, mtls_server):
+    args = ["--tls-ca", str(tls.ca), "--tls-cert", str(tls.client_cert), "--tls-key", str(tls.client_key)]
+    result = run_client(mtls_server, *args)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == f"Predicted species number: {FLOWER_SPECIES}"
+
+
+def test_plaintext_client_fails_clearly_against_a_tls_server(tls_server):
+    result = run_client(tls_server)
+    assert result.returncode == 1
+    assert f"127.0.0.1:{tls_server.port}: UNAVAILABLE" in result.stderr
+
+
+def test_client_refuses_a_certificate_without_a_ca(tls, tls_server):
+    result = run_client(tls_server, "--tls-cert", str(tls.client_cert), "--tls-key", str(tls.client_key))
+    assert result.returncode == 2
+    assert "--tls-cert needs --tls-ca" in result.stderr
