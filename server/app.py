@@ -19,8 +19,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from inference_pb import grpc_predict_v2_pb2_grpc
-from iris_pb import iris_pb2_grpc
-from server import inference_v2, service
+from server import inference_v2, iris_wire, service
 from server.config import Settings
 from server.logs import configure_logging, log_event
 from server.metrics import MetricsInterceptor, observe_inference, set_model_info
@@ -51,9 +50,7 @@ def api_services(model: IrisModel, settings: Settings) -> list[ApiService]:
     iris = service.IrisPredictorService(model, max_open_streams=max(1, settings.threads // 2))
     v2 = inference_v2.InferenceService(model)
     return [
-        ApiService(
-            service.SERVICE_NAME, functools.partial(iris_pb2_grpc.add_IrisPredictorServicer_to_server, iris)
-        ),
+        ApiService(service.SERVICE_NAME, functools.partial(iris_wire.add_iris_predictor, iris)),
         ApiService(
             inference_v2.SERVICE_NAME,
             functools.partial(grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server, v2),

@@ -36,15 +36,18 @@ def rows_from_requests(requests: Sequence[iris_pb2.PredictRequest]) -> np.ndarra
     return np.array(values, dtype=np.float32).reshape(-1, ROW_WIDTH)
 
 
-def rows_from_batch(request: iris_pb2.PredictBatchRequest) -> np.ndarray:
-    """The flat `features` array as float32 [N, 4]; InvalidInput if its length is not 4 * N."""
-    count = len(request.features)
-    if count % ROW_WIDTH:
+def rows_from_batch(request: iris_pb2.PredictBatchRequest | np.ndarray) -> np.ndarray:
+    """The flat `features` array as float32 [N, 4]; InvalidInput if its length is not 4 * N.
+
+    `request` is the message, or its features already read from the wire (server/iris_wire.py).
+    """
+    features = request if isinstance(request, np.ndarray) else np.array(request.features, dtype=np.float32)
+    if len(features) % ROW_WIDTH:
         raise InvalidInput(
-            f"features has {count} values, not a multiple of {ROW_WIDTH} "
+            f"features has {len(features)} values, not a multiple of {ROW_WIDTH} "
             f"(each row is {', '.join(FEATURE_FIELDS)})"
         )
-    return np.array(request.features, dtype=np.float32).reshape(-1, ROW_WIDTH)
+    return features.reshape(-1, ROW_WIDTH)
 
 
 def replies(prediction: Prediction, metadata: ModelMetadata) -> list[iris_pb2.PredictReply]:

@@ -25,8 +25,9 @@ class UndecodableMessage:
 
 
 def _tolerant(deserializer: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
-    # The generated FromString of a message class; its qualified name is Class.FromString.
-    message_type = getattr(deserializer, "__self__", None)
+    # The generated FromString of a message class (bound to the class), or a custom decoder naming
+    # its message class in `message_class` (server/iris_wire.py).
+    message_type = getattr(deserializer, "message_class", None) or getattr(deserializer, "__self__", None)
     type_name = message_type.DESCRIPTOR.full_name if message_type is not None else "request"
 
     def deserialize(data: bytes) -> Any:

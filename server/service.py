@@ -16,16 +16,17 @@ from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 import grpc
+import numpy as np
 
 from iris_pb import iris_pb2, iris_pb2_grpc
 from server.iris_messages import (
     FEATURE_FIELDS,
-    batch_reply,
     replies,
     row_from_request,
     rows_from_batch,
     rows_from_requests,
 )
+from server.iris_wire import BatchAnswer
 from server.logs import NO_REQUEST_ID, log_event
 from server.model import BatchTooLargeError, InvalidInput, IrisModel
 from server.repository import ModelLoadError
@@ -136,10 +137,11 @@ class IrisPredictorService(iris_pb2_grpc.IrisPredictorServicer):
 
     @unary_rpc
     def PredictBatch(
-        self, request: iris_pb2.PredictBatchRequest, context: grpc.ServicerContext
-    ) -> iris_pb2.PredictBatchReply:
+        self, request: iris_pb2.PredictBatchRequest | np.ndarray, context: grpc.ServicerContext
+    ) -> BatchAnswer:
+        """Answer a batch; its bytes come and go through server/iris_wire.py's codec."""
         prediction = self._model.predict(rows_from_batch(request))
-        return batch_reply(prediction, self._model.metadata)
+        return BatchAnswer(prediction, self._model.metadata)
 
     @_streaming
     def PredictStream(
