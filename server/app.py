@@ -138,6 +138,11 @@ def serve_metrics(settings: Settings, model: IrisModel, worker_index: int | None
     return start_metrics_server(settings.host, settings.metrics_port)
 
 
+# The main thread waits in short slices: a signal that the kernel hands to one of gRPC's threads
+# only runs its Python handler once the main thread is back in the interpreter.
+SIGNAL_POLL_SECONDS = 0.5
+
+
 class StopRequest:
     """Set by the first SIGTERM or SIGINT; later ones change nothing (the drain is under way)."""
 
@@ -200,7 +205,8 @@ def serve(settings: Settings, worker_index: int | None = None) -> int:
         transport=describe(settings),
         metrics_port=metrics_server.port if metrics_server else None,
     )
-    stop.event.wait()
+    while not stop.event.wait(SIGNAL_POLL_SECONDS):
+        pass
     log_event(
         logger, logging.INFO, "server draining", signal=stop.signal_name, grace_seconds=settings.grace_seconds
     )

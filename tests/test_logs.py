@@ -45,6 +45,7 @@ def test_both_services_format_an_event_with_the_same_keys():
     server_record.fields = {"request_id": "abc"}
     proxy_record = logging.LogRecord("x", logging.WARNING, __file__, 1, "request failed", (), None)
     proxy_record.request_id = "abc"
+    proxy_record.created, proxy_record.msecs = server_record.created, server_record.msecs  # the same moment
     server_line = json.loads(server.logs.JsonFormatter().format(server_record))
     proxy_line = json.loads(proxy.logs.JsonFormatter().format(proxy_record))
     assert server_line == proxy_line
