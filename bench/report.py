@@ -117,8 +117,37 @@ def markdown(results: dict) -> str:
                 f"| session.run, {name.replace('_', ' ')} | {_fmt(numbers['calls_per_s'], 0)} | "
                 f"{_fmt(numbers['rows_per_s'], 0)} | {_fmt(numbers['mean_us'], 1)} |"
             )
+    if results.get("soak"):
+        lines += soak_markdown(results["soak"])
     lines += ["", "| target | measured | goal | met |", "|---|---:|---|---|"]
     for target in results["targets"]:
         met = {True: "yes", False: "**no**", None: "not measured"}[target["met"]]
         lines.append(f"| {target['target']} | {_fmt(target['value'])} | {target['goal']} | {met} |")
     return "\n".join(lines) + "\n"
+
+
+def soak_line(result: dict) -> str:
+    verdict = "passed" if result["passed"] else "FAILED"
+    return (
+        f"soak {verdict}: {result['requests']} requests at {result['rate_rps']:.0f}/s over "
+        f"{result['connections']} connection(s) "
+        f"({result['rate_rps'] / result['capacity_rps']:.0%} of {result['capacity_rps']:.0f}/s), "
+        f"{result['errors']} errors, RSS {result['rss_mib'][0]:.0f} -> {result['rss_mib'][-1]:.0f} MiB "
+        f"({result['rss_growth']:+.1%} under load), worst p99 {result['p99_drift']:.2f}x the first window's"
+    )
+
+
+def soak_markdown(result: dict) -> list[str]:
+    lines = [
+        "",
+        f"Soak: {soak_line(result)}.",
+        "",
+        "| window from s | ok | errors | p50 ms | p99 ms |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for window in result["windows"]:
+        lines.append(
+            f"| {window['start_s']:.0f} | {window['ok']} | {window['errors']} | "
+            f"{window['p50_ms']:.2f} | {window['p99_ms']:.2f} |"
+        )
+    return lines
