@@ -24,6 +24,9 @@ V2_SERVICE = "inference.GRPCInferenceService"  # KServe V2 (Open Inference Proto
 # Services whose calls are safe to repeat (predictions have no side effects).
 RETRIED_SERVICES = (IRIS_SERVICE, V2_SERVICE)
 RETRY_MAX_ATTEMPTS = 3
+# The server's health name that turns NOT_SERVING when it starts draining, and only then (the
+# server's ACCEPTING_CALLS_HEALTH_NAME): a warming server's liveness and readiness stay reachable.
+DRAINING_HEALTH_NAME = "iris.accepting-calls"
 RETRY_INITIAL_BACKOFF_SECONDS = 0.05
 RETRY_MAX_BACKOFF_SECONDS = 0.5
 # gRPC's default reconnect backoff grows to 120 s; a server that comes back after an outage
@@ -52,6 +55,9 @@ def service_config() -> str:
     return json.dumps(
         {
             "loadBalancingConfig": [{"round_robin": {}}],
+            # Each connection watches the server's health (grpc.health.v1 Watch): a replica that
+            # is draining after SIGTERM gets no more calls (see DRAINING_HEALTH_NAME).
+            "healthCheckConfig": {"serviceName": DRAINING_HEALTH_NAME},
             "methodConfig": [
                 {"name": [{"service": service} for service in RETRIED_SERVICES], "retryPolicy": retry_policy}
             ],

@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent import futures
 
@@ -30,6 +31,11 @@ from server.request_decoding import UndecodableRequestInterceptor
 from server.tls import add_port, describe
 
 logger = logging.getLogger("server")
+# A health "service" that says SERVING from start-up (warm-up included) until SIGTERM: whether the
+# server takes calls at all, unlike "" and the API names, which say whether the model is ready.
+# The proxy's channel watches it (proxy/upstream.py) to stop sending calls to a draining server
+# while still reaching a warming one's liveness and readiness endpoints.
+ACCEPTING_CALLS_HEALTH_NAME = "iris.accepting-calls"
 # Calls still running on a connection past --max-connection-age-seconds get this long to finish.
 MAX_CONNECTION_AGE_GRACE_SECONDS = 5.0
 
@@ -111,6 +117,7 @@ def start_server(settings: Settings, model: IrisModel) -> RunningServer:
     hooks = [api.set_serving for api in services if api.set_serving is not None]
     running = RunningServer(server, health_servicer, names, add_port(server, settings), hooks)
     running.set_serving(False)
+    health_servicer.set(ACCEPTING_CALLS_HEALTH_NAME, health_pb2.HealthCheckResponse.SERVING)
     server.start()
     return running
 
@@ -208,9 +215,18 @@ def serve(settings: Settings, worker_index: int | None = None) -> int:
     while not stop.event.wait(SIGNAL_POLL_SECONDS):
         pass
     log_event(
-        logger, logging.INFO, "server draining", signal=stop.signal_name, grace_seconds=settings.grace_seconds
+        logger,
+        logging.INFO,
+        "server draining",
+        signal=stop.signal_name,
+        grace_seconds=settings.grace_seconds,
+        drain_seconds=settings.drain_seconds,
     )
-    running.health.enter_graceful_shutdown()  # NOT_SERVING for every service, for good
+    running.set_serving(False)
+    running.health.enter_graceful_shutdown()  # NOT_SERVING for every name, accepting calls too, for good
+    # Still answering: clients watching health (the proxy) stop sending calls here meanwhile. gRPC
+    # cancels (CANCELLED, never retried) calls that reach it after stop() starts refusing new ones.
+    time.sleep(settings.drain_seconds)
     running.server.stop(settings.grace_seconds).wait()  # refuse new calls; in-flight ones get the grace
     if metrics_server is not None:
         metrics_server.stop()

@@ -42,6 +42,10 @@ class Settings:
     # Calls held at once (running or queued for a thread, health checks included); more get
     # RESOURCE_EXHAUSTED at once, so the queue and the latency of accepted calls stay bounded.
     max_concurrent_requests: int = 256
+    # On SIGTERM, health says NOT_SERVING at once, calls are still answered for drain_seconds (clients
+    # that watch health, like the proxy, move to other replicas meanwhile), then new calls are
+    # refused and those in flight get grace_seconds to finish.
+    drain_seconds: float = 1.0
     grace_seconds: float = 5.0
     # Connections are closed (gracefully) after this, so clients re-resolve DNS and find new replicas.
     max_connection_age_seconds: float = 30.0
@@ -131,6 +135,11 @@ _FLAGS: dict[str, tuple[str, Callable[[str], Any], str]] = {
         "max_concurrent_requests",
         _integer(1),
         "most calls held at once per process (running or queued); more get RESOURCE_EXHAUSTED",
+    ),
+    "--drain-seconds": (
+        "drain_seconds",
+        _seconds,
+        "on SIGTERM: calls are still answered this long after health says NOT_SERVING",
     ),
     "--grace-seconds": ("grace_seconds", _seconds, "time in-flight calls get to finish on SIGTERM"),
     "--max-connection-age-seconds": (

@@ -97,8 +97,9 @@ def wait_until_serving(
 
 def server_command(*args: str, launcher: Sequence[str] = ("-m", "server")) -> list[str]:
     # No /metrics unless the test asks with its own --metrics-port in `args` (the last one wins):
-    # with the default port, 9090, only the first of several servers could start.
-    return [sys.executable, *launcher, "--metrics-port", "0", *args]
+    # with the default port, 9090, only the first of several servers could start. No drain delay
+    # on SIGTERM either (it would add a second to every stop), unless asked with --drain-seconds.
+    return [sys.executable, *launcher, "--metrics-port", "0", "--drain-seconds", "0", *args]
 
 
 @contextlib.contextmanager

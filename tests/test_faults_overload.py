@@ -101,13 +101,14 @@ async def test_server_refuses_calls_past_its_limit_at_once(tmp_path):
 async def test_proxy_answers_server_refusals_429_with_retry_after(tmp_path):
     """The server's RESOURCE_EXHAUSTED reaches REST clients as 429 + Retry-After, never as 5xx."""
     with (
-        running_server(tmp_path, "--threads", "4", "--max-concurrent-requests", "1") as server,
+        # 2: the proxy's health watch of the server holds one call for good.
+        running_server(tmp_path, "--threads", "4", "--max-concurrent-requests", "2") as server,
         running_proxy(tmp_path, server.target) as proxy,
     ):
         result = await rest_overload(f"{proxy.url}/")
         after = await burst(f"{proxy.url}/", 1, expected=())
     print(
-        f"server overload through the proxy ({REST_CLIENTS} clients, server --max-concurrent-requests 1): "
+        f"server overload through the proxy ({REST_CLIENTS} clients, server --max-concurrent-requests 2): "
         f"{result.summary()}; 429 p99 {percentile_ms(result.latencies[429], 99):.1f} ms"
     )
     assert result.failures == [], result.failures[:10]

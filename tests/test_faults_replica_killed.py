@@ -9,32 +9,15 @@ returns on the same port.
 import asyncio
 import contextlib
 import signal
-import urllib.request
-
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.proxy_process import running_proxy
 from tests.rest_load import LoadResult, steady_load, wait_for_successes
 from tests.server_process import ServerProcess, free_port, running_server
-from tests.test_faults_rolling_restart import two_replica_target
+from tests.test_faults_rolling_restart import iris_calls_answered, two_replica_target
 
 LOAD_WORKERS = 8
 SUCCESSES_PER_PHASE = 300
 PHASE_TIMEOUT_SECONDS = 60.0
-
-
-def predictions_answered(metrics_port: int) -> float:
-    """How many Predict calls a server answered OK, from its /metrics."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as answer:
-        text = answer.read().decode()
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "iris_grpc_requests_total"
-        and sample.labels.get("method", "").endswith("/Predict")
-        and sample.labels.get("code") == "OK"
-    )
 
 
 async def test_sigkill_of_one_replica_fails_no_request(tmp_path):
@@ -60,7 +43,7 @@ async def test_sigkill_of_one_replica_fails_no_request(tmp_path):
             metrics_port = free_port()
             await asyncio.to_thread(start, ports[0], 1, "--metrics-port", str(metrics_port))
             await wait_for_successes(result, SUCCESSES_PER_PHASE, PHASE_TIMEOUT_SECONDS)
-            answered_by_returned_replica = await asyncio.to_thread(predictions_answered, metrics_port)
+            answered_by_returned_replica = await asyncio.to_thread(iris_calls_answered, metrics_port)
         finally:
             stop.set()
             await load
