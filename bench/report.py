@@ -131,7 +131,7 @@ def soak_line(result: dict) -> str:
     return (
         f"soak {verdict}: {result['requests']} requests at {result['rate_rps']:.0f}/s over "
         f"{result['connections']} connection(s) "
-        f"({result['rate_rps'] / result['capacity_rps']:.0%} of {result['capacity_rps']:.0f}/s), "
+        f"({result['rate_rps'] / max(result['capacity_rps'], 1e-9):.0%} of {result['capacity_rps']:.0f}/s), "
         f"{result['errors']} errors, RSS {result['rss_mib'][0]:.0f} -> {result['rss_mib'][-1]:.0f} MiB "
         f"({result['rss_growth']:+.1%} under load), worst p99 {result['p99_drift']:.2f}x the first window's"
     )

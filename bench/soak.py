@@ -34,6 +34,8 @@ def _connections_for(url: str, target_rps: float, load_cpu: str) -> int:
 def soak(url: str, services, seconds: float, window_seconds: float, load_cpu: str) -> dict:
     """Measure capacity (64 connections), then hold about CAPACITY_SHARE of it for `seconds`."""
     capacity = loadgen.wrk(url, BODY, CONTENT_TYPE, 64, 5, 2, load_cpu).rps
+    if capacity == 0:
+        raise RuntimeError("no request succeeded while measuring capacity: see the proxy's log")
     connections = _connections_for(url, CAPACITY_SHARE * capacity, load_cpu)
     rss = [_rss(services)]
     windows = []
