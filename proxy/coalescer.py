@@ -96,14 +96,29 @@ class Coalescer:
 
     async def predict(self, features: Mapping[str, float], request_id: str) -> iris_pb2.PredictReply:
         """Classify one flower (feature name -> value); raises grpc.aio.AioRpcError as Upstream does."""
+        if self._in_flight == 0 or self.max_rows == 1:
+            return await self._predict_now(features, request_id)
         loop = asyncio.get_running_loop()
         waiting = _Waiting(features, request_id, loop.create_future())
         self._waiting.append(waiting)
-        if self._in_flight == 0 or len(self._waiting) >= self.max_rows:
+        if len(self._waiting) >= self.max_rows:
             self._send_waiting()
         elif self._timer is None:
             self._timer = loop.call_later(self.max_wait_seconds, self._send_waiting)
         return await waiting.answer
+
+    async def _predict_now(self, features: Mapping[str, float], request_id: str) -> iris_pb2.PredictReply:
+        """One row at once, alone, from its caller's task (cheapest when nothing else is going on)."""
+        self._in_flight += 1
+        try:
+            return await self._upstream.predict(features, request_id)
+        finally:
+            self._call_returned()
+
+    def _call_returned(self) -> None:
+        self._in_flight -= 1
+        if self._waiting:  # they gathered while the call was in flight
+            self._send_waiting()
 
     def _send_waiting(self) -> None:
         if self._timer is not None:
@@ -122,9 +137,7 @@ class Coalescer:
     def _finished(self, task: asyncio.Task[None], counted: bool) -> None:
         self._tasks.discard(task)
         if counted:
-            self._in_flight -= 1
-            if self._waiting:  # they gathered while this call was in flight
-                self._send_waiting()
+            self._call_returned()
 
     async def _answer(self, batch: list[_Waiting]) -> None:
         try:
