@@ -333,6 +333,37 @@ def run_soak(bench: Bench) -> None:
             print(report.soak_line(bench.soak), flush=True)
 
 
+def run_levers(bench: Bench) -> None:
+    """Levers of the performance work, measured off in the same run: REST POST / at 64 in flight
+    with coalescing off (--coalesce-max-rows 1), and gRPC Predict with 4 handler threads."""
+    with start_server(bench, "server for levers", []) as server:
+        port = free_port()
+        args = ["-m", "proxy", "--port", str(port), "--upstream", f"127.0.0.1:{server.port}"]
+        with bench.start(
+            "proxy without coalescing", [*args, "--log-level", "warning", "--coalesce-max-rows", "1"]
+        ) as proxy:
+            proxy.port = port
+            form = functools.partial(
+                checks.rest_post, port, "/", FORM_BODY.encode(), FORM_TYPE, {"species": "2"}
+            )
+            wait_until(form)
+            bench.rest_point(
+                "lever: proxy + server, coalescing off",
+                proxy,
+                "POST / form",
+                "/",
+                FORM_BODY,
+                FORM_TYPE,
+                64,
+                form,
+            )
+    with start_server(bench, "server 4 threads", ["--threads", "4"]) as server:
+        predict = functools.partial(checks.grpc_predict, server.port)
+        bench.grpc_point(
+            "lever: server --threads 4", server, "iris.v1.IrisPredictor/Predict", "predict", 64, predict
+        )
+
+
 GROUPS = {
     "inprocess": None,
     "baselines": run_baselines,
@@ -341,6 +372,7 @@ GROUPS = {
     "workers": run_workers,
     "observability": run_observability,
     "soak": run_soak,
+    "levers": run_levers,
 }
 
 
