@@ -1,11 +1,6 @@
 """Fixtures shared by the tests: in-process proxy apps, and real server processes."""
 
-import pathlib
 import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 
 import grpc
@@ -15,7 +10,8 @@ from aiohttp.test_utils import TestClient
 from iris_pb import iris_pb2_grpc
 from proxy.app import make_app
 from proxy.config import Settings
-from tests.server_process import REPO_ROOT, ServerProcess, free_port, running_server
+from tests.proxy_process import running_proxy
+from tests.server_process import ServerProcess, running_server
 
 
 @pytest.fixture
@@ -75,9 +71,6 @@ def assert_conforms() -> Callable[..., None]:
 
 # ---- Real processes: `python -m server` (tests/server_process.py) and `python -m proxy` ----
 
-STARTUP_TIMEOUT_SECONDS = 30.0
-STOP_TIMEOUT_SECONDS = 10.0
-
 
 @pytest.fixture(scope="session")
 def iris_server(tmp_path_factory) -> Iterator[ServerProcess]:
@@ -96,41 +89,5 @@ def iris_stub(iris_server) -> Iterator[iris_pb2_grpc.IrisPredictorStub]:
 @pytest.fixture(scope="session")
 def proxy_process(iris_server, tmp_path_factory) -> Iterator[str]:
     """A real `python -m proxy` in front of the shared server; yields its base URL."""
-    port = free_port()
-    command = [sys.executable, "-m", "proxy", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--upstream", iris_server.target, "--log-format", "text"]
-    log_path = tmp_path_factory.mktemp("proxy") / "proxy.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_http_ok(f"{url}/healthz", process, log_path)
-        yield url
-    finally:
-        _stop(process)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_http_ok(url: str, process: subprocess.Popen, log_path: pathlib.Path) -> None:
-    give_up = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-    while time.monotonic() < give_up:
-        if process.poll() is not None:
-            raise RuntimeError(f"proxy exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=1.0) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.05)  # not listening yet; poll again
-    raise RuntimeError(
-        f"proxy not answering {url} within {STARTUP_TIMEOUT_SECONDS} s:\n{log_path.read_text()}"
-    )
+    with running_proxy(tmp_path_factory.mktemp("proxy"), iris_server.target) as proxy:
+        yield proxy.url

@@ -14,7 +14,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 
-from tests.server_process import REPO_ROOT, free_port
+from tests.server_process import REPO_ROOT, free_port, stop_process
 
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 15.0
@@ -67,10 +67,4 @@ def running_proxy(
         _wait_until_healthy(proxy)
         yield proxy
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(STOP_TIMEOUT_SECONDS)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process)

@@ -1,10 +1,10 @@
 """The proxy imports only the standard library and what requirements/proxy.txt installs (its image
 has no numpy, no onnxruntime): an import of anything else would crash the container at start."""
 
-import ast
 import re
 import sys
 
+from tests.import_scan import imported_top_level_names
 from tests.server_process import REPO_ROOT
 
 # Import name -> the distribution that provides it, which requirements/proxy.txt must pin.
@@ -21,30 +21,22 @@ PROXY_PACKAGES = {
 PROJECT_PACKAGES = {"proxy", "iris_pb", "inference_pb"}
 
 
-def imported_top_level_names() -> dict[str, set[str]]:
-    """{top-level module name: files importing it} over every .py file under proxy/."""
-    names: dict[str, set[str]] = {}
-    for path in sorted((REPO_ROOT / "proxy").rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-            if isinstance(node, ast.Import):
-                modules = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                modules = [node.module]
-            else:
-                continue
-            for module in modules:
-                names.setdefault(module.split(".")[0], set()).add(path.name)
-    return names
-
-
 def test_the_proxy_imports_nothing_outside_its_image():
     allowed = set(sys.stdlib_module_names) | set(PROXY_PACKAGES) | PROJECT_PACKAGES
-    strays = {name: files for name, files in imported_top_level_names().items() if name not in allowed}
+    strays = {
+        name: files
+        for name, files in imported_top_level_names(REPO_ROOT / "proxy").items()
+        if name not in allowed
+    }
     assert strays == {}
 
 
 def test_every_third_party_import_is_pinned_in_the_proxy_requirements():
     requirements = (REPO_ROOT / "requirements" / "proxy.txt").read_text()
     pinned = set(re.findall(r"^([a-z0-9][a-z0-9._-]*)==", requirements, re.M))
-    used = {PROXY_PACKAGES[name] for name in imported_top_level_names() if name in PROXY_PACKAGES}
+    used = {
+        PROXY_PACKAGES[name]
+        for name in imported_top_level_names(REPO_ROOT / "proxy")
+        if name in PROXY_PACKAGES
+    }
     assert used <= pinned
