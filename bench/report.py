@@ -1,4 +1,12 @@
-"""Turn benchmark rows into the markdown table, the target checks and one-line progress."""
+"""Turn benchmark rows into the markdown table, the target checks and one-line progress.
+
+Points that feed the targets are measured in several rounds (see bench/__main__.py): the table
+shows each point's median over its rounds, and each target is computed within each round (so a
+ratio compares points measured minutes apart, not a quarter of an hour) and reported as the
+median of those ratios with their range.
+"""
+
+import statistics
 
 
 def one_line(row: dict) -> str:
@@ -27,7 +35,8 @@ def _ratio(a: dict | None, key_a: str, b: dict | None, key_b: str) -> float | No
 
 
 def targets(results: dict) -> list[dict]:
-    """The performance issue's targets as measured ratios (None where a point is missing or failed)."""
+    """The performance issue's targets from one round's points and start-up (value None where a
+    point is missing or failed)."""
     threaded = _find(results, "constant grpc-threaded", "Predict predict", 64)
     aio = _find(results, "constant grpc-aio", "Predict predict", 64)
     fastest_const = max((r for r in (threaded, aio) if r), key=lambda r: r["rps"], default=None)
@@ -76,9 +85,59 @@ def targets(results: dict) -> list[dict]:
     ]
     rows = []
     for name, value, op, goal in checks:
-        met = None if value is None else (value >= goal if op == ">=" else value <= goal)
-        rows.append({"target": name, "value": value, "goal": f"{op} {goal:g}", "met": met})
+        rows.append({"target": name, "value": value, "goal": f"{op} {goal:g}", "met": _met(value, op, goal)})
     return rows
+
+
+def _met(value: float | None, op: str, goal: float) -> bool | None:
+    return None if value is None else (value >= goal if op == ">=" else value <= goal)
+
+
+def combined_targets(rounds: list[dict]) -> list[dict]:
+    """Each target's median over the rounds (each round: {"points": ..., "startup": ...}), with the
+    lowest and highest round and every round's value; a round that could not measure it is left out."""
+    per_round = [targets(one) for one in rounds]
+    combined = []
+    for index, first in enumerate(per_round[0] if per_round else []):
+        values = [r[index]["value"] for r in per_round if r[index]["value"] is not None]
+        op, goal = first["goal"].split()
+        value = statistics.median(values) if values else None
+        combined.append(
+            {
+                **first,
+                "value": value,
+                "low": min(values, default=None),
+                "high": max(values, default=None),
+                "rounds": values,
+                "met": _met(value, op, float(goal)),
+            }
+        )
+    return combined
+
+
+MEDIAN_KEYS = ("rps", "rows_per_s", "messages_per_s", "mean_ms", "p50_ms", "p99_ms", "rss_mib")
+
+
+def median_points(points: list[dict]) -> list[dict]:
+    """One row per (group, point, in flight), in first-measured order: the median of each number
+    over its rounds, with the lowest and highest req/s. A point that failed in any round is
+    reported failed (with its first failure): a load that errs is never averaged away."""
+    measured: dict[tuple, list[dict]] = {}
+    for row in points:
+        measured.setdefault((row["group"], row["point"], row["concurrency"]), []).append(row)
+    summary = []
+    for rows in measured.values():
+        failed = [row for row in rows if row["status"] != "ok"]
+        if failed:
+            summary.append({**failed[0], "rounds": len(rows)})
+            continue
+        row = {**rows[0], "rounds": len(rows), "errors": sum(r["errors"] for r in rows)}
+        for key in MEDIAN_KEYS:
+            values = [r[key] for r in rows if r.get(key) is not None]
+            row[key] = statistics.median(values) if values else None
+        row["rps_low"], row["rps_high"] = min(r["rps"] for r in rows), max(r["rps"] for r in rows)
+        summary.append(row)
+    return summary
 
 
 def _fmt(value, digits: int = 2) -> str:
@@ -91,17 +150,20 @@ def markdown(results: dict) -> str:
         f"Command: `{results['command']}`. Servers pinned to CPU 0, load generators to CPU 1 "
         "(h2load for gRPC, wrk for REST) unless a group says unpinned.",
         "",
+        f"Each point: the median of its rounds (req/s range in brackets); {_speed_note(results)}",
+        "",
         "| group | point | in flight | req/s | rows/s | mean ms | p50 ms | p99 ms | errors | RSS MiB |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for row in results["points"]:
+    for row in median_points(results["points"]):
         if row["status"] != "ok":
             lines.append(
                 f"| {row['group']} | {row['point']} | {row['concurrency']} | {row['status']} |||||||"
             )
             continue
         lines.append(
-            f"| {row['group']} | {row['point']} | {row['concurrency']} | {_fmt(row['rps'], 0)} | "
+            f"| {row['group']} | {row['point']} | {row['concurrency']} | "
+            f"{_fmt(row['rps'], 0)}{_range(row)} | "
             f"{_fmt(row['rows_per_s'], 0)} | {_fmt(row['mean_ms'])} | {_fmt(row['p50_ms'])} | "
             f"{_fmt(row['p99_ms'])} | {row['errors']} | {_fmt(row['rss_mib'], 0)} |"
         )
@@ -119,11 +181,35 @@ def markdown(results: dict) -> str:
             )
     if results.get("soak"):
         lines += soak_markdown(results["soak"])
-    lines += ["", "| target | measured | goal | met |", "|---|---:|---|---|"]
+    lines += [
+        "",
+        "| target (median of the rounds' ratios) | measured | rounds' range | goal | met |",
+        "|---|---:|---:|---|---|",
+    ]
     for target in results["targets"]:
         met = {True: "yes", False: "**no**", None: "not measured"}[target["met"]]
-        lines.append(f"| {target['target']} | {_fmt(target['value'])} | {target['goal']} | {met} |")
+        spread = f"{_fmt(target['low'])} - {_fmt(target['high'])}" if target["rounds"] else "-"
+        lines.append(
+            f"| {target['target']} | {_fmt(target['value'])} | {spread} | {target['goal']} | {met} |"
+        )
     return "\n".join(lines) + "\n"
+
+
+def _range(row: dict) -> str:
+    if row.get("rounds", 1) < 2:
+        return ""
+    return f" ({_fmt(row['rps_low'], 0)}-{_fmt(row['rps_high'], 0)})"
+
+
+def _speed_note(results: dict) -> str:
+    """How fast the host ran during the bench: the same CPU-bound probe, timed before each round."""
+    probes = results.get("host_probe_ms") or []
+    if not probes:
+        return "no host speed probe."
+    return (
+        f"host speed probe (a fixed CPU loop on CPU 0, before each round): "
+        f"{', '.join(f'{ms:.0f}' for ms in probes)} ms."
+    )
 
 
 def soak_line(result: dict) -> str:

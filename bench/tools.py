@@ -41,3 +41,20 @@ def machine_description() -> str:
     except (OSError, StopIteration):
         pass
     return f"{os.cpu_count()} x {model}, {platform.system()} {platform.release()}"
+
+
+HOST_PROBE = """
+import time
+started = time.perf_counter()
+total = 0
+for i in range(2_000_000):
+    total += i
+print(time.perf_counter() - started)
+"""
+
+
+def host_probe_ms(cpu: str) -> float:
+    """Milliseconds a fixed CPU-bound loop takes pinned to `cpu`: on a shared virtual machine this
+    drifts between rounds, and says how far apart in speed the rounds' numbers were taken."""
+    command = ["taskset", "-c", cpu, sys.executable, "-c", HOST_PROBE]
+    return float(subprocess.run(command, capture_output=True, text=True, check=True).stdout) * 1000

@@ -1,0 +1,92 @@
+"""bench/report.py: points measured in several rounds become medians, targets become medians of
+per-round ratios, and a point that failed in any round is reported failed."""
+
+from bench import report
+
+
+def point(group, name, concurrency, rps, round_index, status="ok", p50=1.0, p99=2.0):
+    row = {"group": group, "point": name, "concurrency": concurrency, "round": round_index, "status": status}
+    if status == "ok":
+        row.update(
+            rps=rps,
+            rows_per_s=rps,
+            messages_per_s=rps,
+            mean_ms=p50,
+            p50_ms=p50,
+            p99_ms=p99,
+            errors=0,
+            rss_mib=80.0,
+        )
+    return row
+
+
+def round_points(round_index, const_rps, predict_rps, rest_rps):
+    return [
+        point("constant grpc-threaded", "Predict predict", 64, const_rps, round_index),
+        point("server (1 worker)", "Predict predict", 64, predict_rps, round_index),
+        point("proxy + server (one core)", "POST / form", 64, rest_rps, round_index),
+    ]
+
+
+def test_median_points_takes_each_numbers_median_and_keeps_the_req_s_range():
+    rows = [
+        point("server (1 worker)", "Predict predict", 64, rps, i) for i, rps in enumerate([300, 100, 200])
+    ]
+
+    [summary] = report.median_points(rows)
+
+    assert summary["rps"] == 200
+    assert (summary["rps_low"], summary["rps_high"]) == (100, 300)
+    assert summary["rounds"] == 3
+
+
+def test_a_point_failed_in_any_round_is_reported_failed():
+    rows = [
+        point("server (1 worker)", "Predict predict", 64, 500, 0),
+        point("server (1 worker)", "Predict predict", 64, None, 1, status="FAILED: 3 errors under load"),
+    ]
+
+    [summary] = report.median_points(rows)
+
+    assert summary["status"] == "FAILED: 3 errors under load"
+
+
+def test_targets_are_ratios_within_a_round_then_their_median():
+    # Round 2 ran on a host half as fast: its points are all lower, its ratios the same.
+    rounds = [
+        {"points": round_points(0, const_rps=1000, predict_rps=800, rest_rps=1600), "startup": {}},
+        {"points": round_points(1, const_rps=500, predict_rps=400, rest_rps=800), "startup": {}},
+        {"points": round_points(2, const_rps=1000, predict_rps=700, rest_rps=1600), "startup": {}},
+    ]
+
+    targets = {t["target"].split(".")[0]: t for t in report.combined_targets(rounds)}
+
+    assert targets["1"]["value"] == 0.8
+    assert (targets["1"]["low"], targets["1"]["high"]) == (0.7, 0.8)
+    assert targets["1"]["met"] is False
+    assert targets["5"]["value"] == 2.0
+    assert targets["5"]["met"] is True
+    assert targets["3"]["value"] is None  # no stream point was measured
+    assert targets["3"]["met"] is None
+
+
+def test_markdown_shows_the_range_of_rounds_and_of_each_target():
+    rounds = [
+        {"points": round_points(i, const_rps=1000, predict_rps=rps, rest_rps=1600), "startup": {}}
+        for i, rps in enumerate([800, 600])
+    ]
+    results = {
+        "date": "d",
+        "machine": "m",
+        "python": "3.11",
+        "command": "c",
+        "host_probe_ms": [300.0, 500.0],
+        "points": [row for one in rounds for row in one["points"]],
+        "targets": report.combined_targets(rounds),
+    }
+
+    text = report.markdown(results)
+
+    assert "| server (1 worker) | Predict predict | 64 | 700 (600-800) |" in text
+    assert "| 1. Predict c64 / fastest constant unary c64 | 0.70 | 0.60 - 0.80 | >= 0.85 | **no** |" in text
+    assert "300, 500 ms" in text
