@@ -136,6 +136,9 @@ def _response(description: str, schema: str) -> dict[str, Any]:
     }
 
 
+# Sent with every 429 and 503 (proxy/errors.py), in both APIs' error responses.
+RETRY_AFTER = {"Retry-After": _ref("RetryAfter", "headers")}
+
 # Error status -> its entry in components.responses.
 _ERROR_RESPONSES = {
     "400": "BadRequest",
@@ -164,10 +167,14 @@ def _error_responses(max_body_bytes: int) -> dict[str, Any]:
         "InternalError": "A bug; the message quotes the request id to report.",
         "Unavailable": "No prediction server is reachable or ready (UNAVAILABLE); retry later.",
         "GatewayTimeout": "The prediction server did not answer within the deadline (DEADLINE_EXCEEDED).",
-        "OtherError": "Any other failure, e.g. 404 for an unknown path or 405 for a method a path "
-        "does not allow; the status matches the gRPC code as in the README's table.",
+        "OtherError": "Any other failure, e.g. 404 for an unknown path, 405 for a method a path "
+        "does not allow, or 408 for a request not complete within --request-timeout-seconds; the "
+        "status matches the gRPC code as in the README's table.",
     }
-    return {name: _response(text, "Error") for name, text in descriptions.items()}
+    responses = {name: _response(text, "Error") for name, text in descriptions.items()}
+    for name in ("TooManyRequests", "Unavailable"):
+        responses[name]["headers"].update(RETRY_AFTER)
+    return responses
 
 
 def _json_and_form_body() -> dict[str, Any]:
@@ -291,7 +298,13 @@ def openapi_document(max_body_bytes: int) -> dict[str, Any]:
                     "schema": {"type": "string"},
                 }
             },
-            "headers": {"XRequestId": {"description": "The request's id.", "schema": {"type": "string"}}},
+            "headers": {
+                "XRequestId": {"description": "The request's id.", "schema": {"type": "string"}},
+                "RetryAfter": {
+                    "description": "Seconds to wait before trying again.",
+                    "schema": {"type": "integer", "minimum": 0},
+                },
+            },
         },
     }
 

@@ -174,9 +174,13 @@ def error_responses(max_body_bytes: int) -> dict[str, Any]:
         "V2Unavailable": "Not live or not ready (Triton's clients read this as false), or no server "
         "reachable (UNAVAILABLE).",
         "V2GatewayTimeout": "The server did not answer within the deadline (DEADLINE_EXCEEDED).",
-        "V2OtherError": "Any other failure, e.g. 405 for a method a path does not allow.",
+        "V2OtherError": "Any other failure, e.g. 405 for a method a path does not allow, or 408 for a "
+        "request not complete within --request-timeout-seconds.",
     }
-    return {name: _response(text, "V2Error") for name, text in descriptions.items()}
+    responses = {name: _response(text, "V2Error") for name, text in descriptions.items()}
+    for name in ("V2TooManyRequests", "V2Unavailable"):
+        responses[name]["headers"]["Retry-After"] = _ref("RetryAfter", "headers")  # see proxy/errors.py
+    return responses
 
 
 def _errors(*statuses: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from openapi_spec_validator import validate
 
 from proxy.app import make_app
 from proxy.config import Settings
+from proxy.errors import RETRY_LATER_STATUSES
 from proxy.openapi import openapi_document
 
 FLOWER = {"sepal_length": 6.8, "sepal_width": 3.2, "petal_length": 5.9, "petal_width": 2.3}
@@ -29,6 +30,20 @@ def test_body_limit_is_documented():
     """The 413 response states the configured body limit."""
     responses = openapi_document(max_body_bytes=12345)["components"]["responses"]
     assert "12345 bytes" in responses["PayloadTooLarge"]["description"]
+
+
+def test_retry_after_is_documented_where_the_proxy_sends_it():
+    """Every 429 and 503 the proxy sends carries Retry-After (proxy/errors.py): both APIs say so."""
+    document = openapi_document(1024)
+    responses = document["components"]["responses"]
+    retry_later = {"429": ("TooManyRequests", "V2TooManyRequests"), "503": ("Unavailable", "V2Unavailable")}
+    assert set(retry_later) == {str(status) for status in RETRY_LATER_STATUSES}
+    for names in retry_later.values():
+        for name in names:
+            assert responses[name]["headers"]["Retry-After"] == {"$ref": "#/components/headers/RetryAfter"}
+    assert document["components"]["headers"]["RetryAfter"]["schema"]["type"] == "integer"
+    others = {n for n in responses if n not in {n for names in retry_later.values() for n in names}}
+    assert all("Retry-After" not in responses[name]["headers"] for name in others)
 
 
 @pytest.fixture
