@@ -7,16 +7,20 @@ import time
 
 import aiohttp
 import grpc
+import numpy as np
 import pytest
 
+from inference_pb import grpc_predict_v2_pb2 as v2_pb
+from inference_pb import grpc_predict_v2_pb2_grpc as v2_pb_grpc
 from iris_pb import iris_pb2, iris_pb2_grpc
+from server.config import WIRE_BYTES_OVERHEAD, WIRE_BYTES_PER_ROW
 from tests.proxy_process import running_proxy
 from tests.rest_load import FLOWER, FLOWER_SPECIES
 from tests.server_process import running_server
 
 MAX_BODY_BYTES = 4096
-MAX_BATCH_ROWS = 50
-MAX_MESSAGE_BYTES = 2048  # holds MAX_BATCH_ROWS rows (16 bytes each) and the server's overhead
+MAX_BATCH_ROWS = 30
+MAX_MESSAGE_BYTES = 2048  # holds MAX_BATCH_ROWS rows (at most 32 bytes each) and the server's overhead
 DEADLINE_SECONDS = 1.0
 
 
@@ -75,6 +79,25 @@ def test_grpc_message_over_max_message_bytes_is_resource_exhausted(small_limits)
             stub.PredictBatch(request, timeout=10)
         assert stub.Predict(iris_pb2.PredictRequest(**FLOWER), timeout=10).species == 2
     assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_the_smallest_message_limit_allowed_carries_a_full_batch_in_the_widest_form(tmp_path):
+    """The start-up check between --max-batch-rows and --max-message-bytes holds for every API:
+    at the smallest message limit it allows, a V2 request of --max-batch-rows FP64 rows (32 bytes
+    each, the widest row any API takes) is answered, not refused for its size."""
+    rows = 64
+    smallest = rows * WIRE_BYTES_PER_ROW + WIRE_BYTES_OVERHEAD
+    features = np.tile(np.array(list(FLOWER.values()), dtype="<f8"), (rows, 1))
+    request = v2_pb.ModelInferRequest(
+        model_name="iris",
+        inputs=[v2_pb.ModelInferRequest.InferInputTensor(name="input", datatype="FP64", shape=[rows, 4])],
+        raw_input_contents=[features.tobytes()],
+    )
+    server_args = ("--max-batch-rows", str(rows), "--max-message-bytes", str(smallest))
+    with running_server(tmp_path, *server_args) as server, grpc.insecure_channel(server.target) as channel:
+        reply = v2_pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request, timeout=10)
+    labels = next(output for output in reply.outputs if output.name == "label")
+    assert labels.shape == [rows]
 
 
 async def test_a_server_that_never_answers_is_504_at_the_deadline(tmp_path):
