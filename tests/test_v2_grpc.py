@@ -8,17 +8,15 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
-from sklearn.datasets import load_iris
-from tritonclient.utils import InferenceServerException
 
 from inference_pb import grpc_predict_v2_pb2 as pb
 from inference_pb import grpc_predict_v2_pb2_grpc as pb_grpc
-from iris_pb import iris_pb2
 from server.app import start_server
 from server.config import Settings
 from server.repository import ModelRepository
 from tests.server_process import ARTIFACTS
 from tests.triton_grpc import triton
+from tests.v2_answers import assert_same_answers, flowers, iris_v1_answers, refused
 
 TIMEOUT = 10
 V2_SERVICE = "inference.GRPCInferenceService"
@@ -42,35 +40,10 @@ def v2_stub(channel) -> pb_grpc.GRPCInferenceServiceStub:
     return pb_grpc.GRPCInferenceServiceStub(channel)
 
 
-def flowers(count: int) -> np.ndarray:
-    """`count` float32 rows: the iris data, repeated and jittered (the same rows every run)."""
-    data = load_iris().data.astype(np.float32)
-    rows = np.resize(data, (count, data.shape[1]))
-    jitter = np.random.default_rng(6).normal(0, 0.3, rows.shape).astype(np.float32)
-    return np.abs(rows + jitter).astype(np.float32)
-
-
-def iris_v1_answers(stub, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and probabilities from the iris.v1 API (PredictBatch) for the same rows."""
-    reply = stub.PredictBatch(iris_pb2.PredictBatchRequest(features=rows.ravel().tolist()), timeout=TIMEOUT)
-    return np.array(reply.species), np.array(reply.probabilities, dtype=np.float32).reshape(-1, 3)
-
-
-def assert_same_answers(labels, probabilities, expected) -> None:
-    np.testing.assert_array_equal(labels, expected[0])
-    np.testing.assert_allclose(probabilities, expected[1], rtol=0, atol=1e-7)
-
-
 def triton_input(rows: np.ndarray, datatype: str = "FP32", name: str = "input") -> triton.InferInput:
     tensor = triton.InferInput(name, list(rows.shape), datatype)
     tensor.set_data_from_numpy(rows)
     return tensor
-
-
-def refused(call) -> InferenceServerException:
-    with pytest.raises(InferenceServerException) as error:
-        call()
-    return error.value
 
 
 def test_server_is_live_and_ready(client):

@@ -8,14 +8,12 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 import tritonclient.http as triton
-from sklearn.datasets import load_iris
-from tritonclient.utils import InferenceServerException
 
-from iris_pb import iris_pb2
 from server.app import start_server
 from server.config import Settings
 from server.repository import ModelRepository
 from tests.server_process import ARTIFACTS
+from tests.v2_answers import assert_same_answers, flowers, iris_v1_answers, refused
 
 TIMEOUT = 10
 HEADER_LENGTH = "Inference-Header-Content-Length"
@@ -46,30 +44,10 @@ async def http(proxy_client, iris_server):
     return await proxy_client(upstream=iris_server.target)
 
 
-def flowers(count: int) -> np.ndarray:
-    """`count` float32 rows: the iris data, repeated and jittered (the same rows every run)."""
-    data = load_iris().data.astype(np.float32)
-    rows = np.resize(data, (count, data.shape[1]))
-    jitter = np.random.default_rng(6).normal(0, 0.3, rows.shape).astype(np.float32)
-    return np.abs(rows + jitter).astype(np.float32)
-
-
-def iris_v1_answers(stub, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and probabilities from the iris.v1 API (PredictBatch) for the same rows."""
-    reply = stub.PredictBatch(iris_pb2.PredictBatchRequest(features=rows.ravel().tolist()), timeout=TIMEOUT)
-    return np.array(reply.species), np.array(reply.probabilities, dtype=np.float32).reshape(-1, 3)
-
-
 def triton_input(rows: np.ndarray, binary: bool = True, datatype: str = "FP32") -> triton.InferInput:
     tensor = triton.InferInput("input", list(rows.shape), datatype)
     tensor.set_data_from_numpy(rows, binary_data=binary)
     return tensor
-
-
-def refused(call) -> InferenceServerException:
-    with pytest.raises(InferenceServerException) as error:
-        call()
-    return error.value
 
 
 def test_server_is_live_and_ready(client):
@@ -110,9 +88,9 @@ def test_infer_equals_iris_v1(client, iris_stub, count, binary):
     rows = flowers(count)
     outputs = [triton.InferRequestedOutput(name, binary_data=binary) for name in ("label", "probabilities")]
     result = client.infer("iris", [triton_input(rows, binary)], outputs=outputs, request_id="req-7")
-    labels, probabilities = iris_v1_answers(iris_stub, rows)
-    np.testing.assert_array_equal(result.as_numpy("label"), labels)
-    np.testing.assert_allclose(result.as_numpy("probabilities"), probabilities, rtol=0, atol=1e-7)
+    assert_same_answers(
+        result.as_numpy("label"), result.as_numpy("probabilities"), iris_v1_answers(iris_stub, rows)
+    )
     response = result.get_response()
     assert (response["model_name"], response["model_version"], response["id"]) == ("iris", "1", "req-7")
     assert all(("data" in output) != binary for output in response["outputs"])
