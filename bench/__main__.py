@@ -15,6 +15,7 @@ import json
 import pathlib
 import platform
 import time
+from collections.abc import Callable
 
 from bench import checks, frames, inprocess, loadgen, report, soak, tools
 from bench.processes import Service, free_port, wait_until
@@ -221,59 +222,51 @@ def run_server(bench: Bench) -> None:
             )
 
 
+def form_check(port: int) -> Callable[[], bool]:
+    """A real POST / form call through the proxy on `port`, answered with species "2"."""
+    return functools.partial(checks.rest_post, port, "/", FORM_BODY.encode(), FORM_TYPE, {"species": "2"})
+
+
+def start_proxy(bench: Bench, name: str, server: Service, extra: list[str]) -> Service:
+    """A proxy in front of `server` (pinned to CPU 0 with it), returned once POST / answers right."""
+    port = free_port()
+    args = ["-m", "proxy", "--port", str(port), "--upstream", f"127.0.0.1:{server.port}", *extra]
+    proxy = bench.start(name, args)
+    proxy.port = port
+    try:
+        wait_until(form_check(port))
+    except BaseException:
+        proxy.stop()
+        raise
+    return proxy
+
+
 def run_proxy(bench: Bench) -> None:
-    with start_server(bench, "server for proxy", []) as server:
-        port = free_port()
-        args = [
-            "-m",
-            "proxy",
-            "--port",
-            str(port),
-            "--upstream",
-            f"127.0.0.1:{server.port}",
-            "--log-level",
-            "warning",
-        ]
-        with bench.start("proxy", args) as proxy:
-            proxy.port = port
-            form = functools.partial(
-                checks.rest_post,
-                port,
-                "/",
-                FORM_BODY.encode(),
-                "application/x-www-form-urlencoded",
-                {"species": "2"},
-            )
-            wait_until(form)
-            group = "proxy + server (one core)"
-            for connections in (1, 64):
-                bench.rest_point(
-                    group,
-                    proxy,
-                    "POST / form",
-                    "/",
-                    FORM_BODY,
-                    "application/x-www-form-urlencoded",
-                    connections,
-                    form,
-                )
-            json_check = functools.partial(
-                checks.rest_post, port, "/", JSON_BODY.encode(), "application/json", {"species": "2"}
-            )
-            bench.rest_point(group, proxy, "POST / json", "/", JSON_BODY, "application/json", 64, json_check)
-            batch = json.dumps({"instances": frames.batch_rows(BATCH_ROWS_REST).tolist()})
-            batch_check = lambda: checks.rest_post(port, "/predict", batch.encode(), "application/json", {})  # noqa: E731
-            bench.rest_point(
-                group,
-                proxy,
-                f"POST /predict {BATCH_ROWS_REST} rows",
-                "/predict",
-                batch,
-                "application/json",
-                64,
-                batch_check,
-                rows=BATCH_ROWS_REST,
-            )
+    with (
+        start_server(bench, "server for proxy", []) as server,
+        start_proxy(bench, "proxy", server, ["--log-level", "warning"]) as proxy,
+    ):
+        port, form = proxy.port, form_check(proxy.port)
+        group = "proxy + server (one core)"
+        for connections in (1, 64):
+            bench.rest_point(group, proxy, "POST / form", "/", FORM_BODY, FORM_TYPE, connections, form)
+        json_check = functools.partial(
+            checks.rest_post, port, "/", JSON_BODY.encode(), "application/json", {"species": "2"}
+        )
+        bench.rest_point(group, proxy, "POST / json", "/", JSON_BODY, "application/json", 64, json_check)
+        batch = json.dumps({"instances": frames.batch_rows(BATCH_ROWS_REST).tolist()})
+        batch_check = lambda: checks.rest_post(port, "/predict", batch.encode(), "application/json", {})  # noqa: E731
+        bench.rest_point(
+            group,
+            proxy,
+            f"POST /predict {BATCH_ROWS_REST} rows",
+            "/predict",
+            batch,
+            "application/json",
+            64,
+            batch_check,
+            rows=BATCH_ROWS_REST,
+        )
 
 
 def run_workers(bench: Bench) -> None:
@@ -309,24 +302,11 @@ def run_observability(bench: Bench) -> None:
         with start_server(bench, f"server observability {switch}", server_args) as server:
             predict = functools.partial(checks.grpc_predict, server.port)
             bench.grpc_point(group, server, "iris.v1.IrisPredictor/Predict", "predict", 64, predict)
-            port = free_port()
-            args = ["-m", "proxy", "--port", str(port), "--upstream", f"127.0.0.1:{server.port}"]
             # INFO, so that the access log, when on, is written (to the log file, as in a container).
-            args += ["--log-level", "info", *proxy_args]
-            with bench.start(f"proxy observability {switch}", args) as proxy:
-                proxy.port = port
-                form = functools.partial(
-                    checks.rest_post,
-                    port,
-                    "/",
-                    FORM_BODY.encode(),
-                    "application/x-www-form-urlencoded",
-                    {"species": "2"},
-                )
-                wait_until(form)
-                bench.rest_point(
-                    group, proxy, "POST / form", "/", FORM_BODY, "application/x-www-form-urlencoded", 64, form
-                )
+            extra = ["--log-level", "info", *proxy_args]
+            with start_proxy(bench, f"proxy observability {switch}", server, extra) as proxy:
+                form = form_check(proxy.port)
+                bench.rest_point(group, proxy, "POST / form", "/", FORM_BODY, FORM_TYPE, 64, form)
         rps[switch] = {row["point"]: row.get("rps") for row in bench.rows if row["group"] == group}
     for point, on in rps["on"].items():
         off = rps["off"].get(point)
@@ -336,32 +316,23 @@ def run_observability(bench: Bench) -> None:
 
 def run_soak(bench: Bench) -> None:
     """Minutes at about 70% of capacity through the proxy: zero errors, flat RSS, stable p99."""
-    with start_server(bench, "server for soak", []) as server:
-        port = free_port()
-        args = ["-m", "proxy", "--port", str(port), "--upstream", f"127.0.0.1:{server.port}"]
-        with bench.start("proxy for soak", [*args, "--log-level", "warning"]) as proxy:
-            url = f"http://127.0.0.1:{port}/"
-            wait_until(lambda: checks.rest_post(port, "/", FORM_BODY.encode(), FORM_TYPE, {"species": "2"}))
-            bench.soak = soak.soak(
-                url, [server, proxy], bench.args.soak_seconds, bench.args.soak_window, LOAD_CPU
-            )
-            print(report.soak_line(bench.soak), flush=True)
+    with (
+        start_server(bench, "server for soak", []) as server,
+        start_proxy(bench, "proxy for soak", server, ["--log-level", "warning"]) as proxy,
+    ):
+        url = f"http://127.0.0.1:{proxy.port}/"
+        bench.soak = soak.soak(
+            url, [server, proxy], bench.args.soak_seconds, bench.args.soak_window, LOAD_CPU
+        )
+        print(report.soak_line(bench.soak), flush=True)
 
 
 def run_levers(bench: Bench) -> None:
     """Levers of the performance work, measured off in the same run: REST POST / at 64 in flight
     with coalescing off (--coalesce-max-rows 1), and gRPC Predict with 4 handler threads."""
     with start_server(bench, "server for levers", []) as server:
-        port = free_port()
-        args = ["-m", "proxy", "--port", str(port), "--upstream", f"127.0.0.1:{server.port}"]
-        with bench.start(
-            "proxy without coalescing", [*args, "--log-level", "warning", "--coalesce-max-rows", "1"]
-        ) as proxy:
-            proxy.port = port
-            form = functools.partial(
-                checks.rest_post, port, "/", FORM_BODY.encode(), FORM_TYPE, {"species": "2"}
-            )
-            wait_until(form)
+        extra = ["--log-level", "warning", "--coalesce-max-rows", "1"]
+        with start_proxy(bench, "proxy without coalescing", server, extra) as proxy:
             bench.rest_point(
                 "lever: proxy + server, coalescing off",
                 proxy,
@@ -370,7 +341,7 @@ def run_levers(bench: Bench) -> None:
                 FORM_BODY,
                 FORM_TYPE,
                 64,
-                form,
+                form_check(proxy.port),
             )
     with start_server(bench, "server 4 threads", ["--threads", "4"]) as server:
         predict = functools.partial(checks.grpc_predict, server.port)
