@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
+from server.handler_wrapping import WrappedHandlers, replace_behavior
 from server.model import ModelMetadata
 
 # 100 µs to 10 s: a Predict takes a fraction of a millisecond, a large batch or stream seconds.
@@ -141,18 +142,15 @@ def _measured_stream_response(
 
 def _measured(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
     metrics = _MethodMetrics(method)
-    kind = ("stream" if handler.request_streaming else "unary") + "_"
-    kind += "stream" if handler.response_streaming else "unary"
     wrap = _measured_stream_response if handler.response_streaming else _measured_unary_response
-    return handler._replace(**{kind: wrap(getattr(handler, kind), metrics)})
+    return replace_behavior(handler, lambda behavior: wrap(behavior, metrics))
 
 
 class MetricsInterceptor(grpc.ServerInterceptor):
     """Counts and times every call of every service; method label = full name, /package.Service/Method."""
 
     def __init__(self) -> None:
-        # method -> (the service's handler, its measured copy), so calls after the first wrap nothing.
-        self._measured: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        self._measured = WrappedHandlers(_measured)
 
     def intercept_service(
         self,
@@ -163,8 +161,4 @@ class MetricsInterceptor(grpc.ServerInterceptor):
         if handler is None:  # gRPC answers UNIMPLEMENTED; no handler runs
             GRPC_REQUESTS.labels(UNKNOWN_METHOD, "UNIMPLEMENTED").inc()
             return None
-        method = handler_call_details.method
-        known = self._measured.get(method)
-        if known is None or known[0] is not handler:
-            known = self._measured[method] = (handler, _measured(handler, method))
-        return known[1]
+        return self._measured.get(handler_call_details.method, handler)

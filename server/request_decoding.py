@@ -13,6 +13,8 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
+from server.handler_wrapping import WrappedHandlers, replace_behavior
+
 
 class UndecodableMessage:
     """Stands in for a request message whose bytes did not decode."""
@@ -65,22 +67,19 @@ def _stream_request(behavior: Callable[..., Any]) -> Callable[..., Any]:
     return checked
 
 
-def _checked(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-    kind = ("stream" if handler.request_streaming else "unary") + "_"
-    kind += "stream" if handler.response_streaming else "unary"
+def _checked(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+    if handler.request_deserializer is None:  # nothing to decode: nothing to check
+        return handler
     wrap = _stream_request if handler.request_streaming else _unary_request
-    return handler._replace(
-        request_deserializer=_tolerant(handler.request_deserializer),
-        **{kind: wrap(getattr(handler, kind))},
-    )
+    checked = replace_behavior(handler, wrap)
+    return checked._replace(request_deserializer=_tolerant(handler.request_deserializer))
 
 
 class UndecodableRequestInterceptor(grpc.ServerInterceptor):
     """Answers undecodable request bytes with INVALID_ARGUMENT for every method of every service."""
 
     def __init__(self) -> None:
-        # method -> (the service's handler, its checked copy), so calls after the first wrap nothing.
-        self._checked: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        self._checked = WrappedHandlers(_checked)
 
     def intercept_service(
         self,
@@ -88,10 +87,6 @@ class UndecodableRequestInterceptor(grpc.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
         handler = continuation(handler_call_details)
-        if handler is None or handler.request_deserializer is None:
-            return handler
-        method = handler_call_details.method
-        known = self._checked.get(method)
-        if known is None or known[0] is not handler:
-            known = self._checked[method] = (handler, _checked(handler))
-        return known[1]
+        if handler is None:
+            return None
+        return self._checked.get(handler_call_details.method, handler)
