@@ -85,7 +85,17 @@ def targets(results: dict) -> list[dict]:
     ]
     rows = []
     for name, value, op, goal in checks:
-        rows.append({"target": name, "value": value, "goal": f"{op} {goal:g}", "met": _met(value, op, goal)})
+        met = _met(value, op, goal)
+        rows.append(
+            {
+                "target": name,
+                "value": value,
+                "op": op,
+                "goal_value": goal,
+                "goal": f"{op} {goal:g}",
+                "met": met,
+            }
+        )
     return rows
 
 
@@ -100,7 +110,6 @@ def combined_targets(rounds: list[dict]) -> list[dict]:
     combined = []
     for index, first in enumerate(per_round[0] if per_round else []):
         values = [r[index]["value"] for r in per_round if r[index]["value"] is not None]
-        op, goal = first["goal"].split()
         value = statistics.median(values) if values else None
         combined.append(
             {
@@ -109,7 +118,7 @@ def combined_targets(rounds: list[dict]) -> list[dict]:
                 "low": min(values, default=None),
                 "high": max(values, default=None),
                 "rounds": values,
-                "met": _met(value, op, float(goal)),
+                "met": _met(value, first["op"], first["goal_value"]),
             }
         )
     return combined
