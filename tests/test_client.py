@@ -2,15 +2,14 @@
 
 import json
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import numpy as np
 import onnxruntime
 import pytest
 
-from tests.server_process import ARTIFACTS, REPO_ROOT, ServerProcess, running_server
+from tests.client_process import run_client
+from tests.server_process import ARTIFACTS, ServerProcess, running_server
 
 VIRGINICA = ["--sepal-length", "6.8", "--sepal-width", "3.2", "--petal-length", "5.9", "--petal-width", "2.3"]
 CSV_ROWS = [(5.1, 3.5, 1.4, 0.2), (5.9, 3.0, 4.2, 1.5), (6.8, 3.2, 5.9, 2.3)]
@@ -20,11 +19,6 @@ CSV_ROWS = [(5.1, 3.5, 1.4, 0.2), (5.9, 3.0, 4.2, 1.5), (6.8, 3.2, 5.9, 2.3)]
 def server(tmp_path_factory) -> Iterator[ServerProcess]:
     with running_server(tmp_path_factory.mktemp("client")) as server:
         yield server
-
-
-def run_client(port: int, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "client", "--host", "127.0.0.1", "--port", str(port), *args]
-    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
 
 
 def expected_species(rows) -> list[int]:

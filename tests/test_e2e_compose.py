@@ -8,12 +8,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 import urllib.request
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.client_process import run_client
 
 pytestmark = pytest.mark.e2e
 
@@ -106,13 +107,7 @@ def test_tutorial_curl_call_answers_species_2(product):
 
 def test_tutorial_client_prints_species_0(product):
     """`python -m client --host 127.0.0.1 --port 50052` prints the tutorial's first line."""
-    result = subprocess.run(
-        [sys.executable, "-m", "client", "--host", "127.0.0.1", "--port", "50052"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = run_client(50052, timeout=30)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0] == "Predicted species number: 0"
 

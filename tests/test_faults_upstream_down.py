@@ -8,15 +8,14 @@ port, the same proxy process answers again after its reconnect backoff, without 
 import asyncio
 import signal
 import socket
-import subprocess
-import sys
 import time
 
 import aiohttp
 
+from tests.client_process import run_client
 from tests.proxy_process import running_proxy
 from tests.rest_load import FLOWER, FLOWER_SPECIES
-from tests.server_process import REPO_ROOT, free_port, running_server
+from tests.server_process import free_port, running_server
 
 DEADLINE_SECONDS = 3.0
 DOWN_REQUESTS = 20
@@ -90,13 +89,7 @@ def test_client_against_a_dead_port_fails_fast_and_clearly():
         closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
         port = closed.getsockname()[1]
         started = time.monotonic()
-        run = subprocess.run(
-            [sys.executable, "-m", "client", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        run = run_client(port)
         elapsed = time.monotonic() - started
     print(f"client against a dead port: exit {run.returncode} after {elapsed:.2f} s: {run.stderr.strip()}")
     assert run.returncode == 1

@@ -1,15 +1,13 @@
 """The proxy's gRPC relay: direct gRPC through the proxy container's port reaches a server."""
 
-import subprocess
-import sys
-
 import grpc
 import pytest
 
 from iris_pb import iris_pb2, iris_pb2_grpc
 from proxy.grpc_relay import GrpcRelay, pick_address, split_target
+from tests.client_process import run_client
 from tests.proxy_process import running_proxy
-from tests.server_process import REPO_ROOT, free_port
+from tests.server_process import free_port
 
 SETOSA = iris_pb2.PredictRequest(sepal_length=5.1, sepal_width=3.5, petal_length=1.4, petal_width=0.2)
 CALL_TIMEOUT_SECONDS = 10
@@ -79,12 +77,6 @@ def test_the_tutorial_client_works_through_python_m_proxy_relay(iris_server, tmp
     relay_port = free_port()
     args = ["--grpc-relay-port", str(relay_port), "--grpc-relay-target", iris_server.target]
     with running_proxy(tmp_path, iris_server.target, *args):
-        result = subprocess.run(
-            [sys.executable, "-m", "client", "--host", "127.0.0.1", "--port", str(relay_port)],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        result = run_client(relay_port, timeout=30)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0] == "Predicted species number: 0"

@@ -10,6 +10,7 @@ import grpc
 import pytest
 
 from iris_pb import iris_pb2, iris_pb2_grpc
+from tests import client_process
 from tests.proxy_process import running_proxy
 from tests.rest_load import FLOWER, FLOWER_SPECIES, LoadResult, burst
 from tests.server_process import REPO_ROOT, open_channel, running_server
@@ -205,13 +206,7 @@ def test_tutorial_answer_over_tls_is_the_same(tls, tls_server, iris_server):
 
 def run_client(server, *args: str) -> subprocess.CompletedProcess:
     flower = [f"--{name.replace('_', '-')}={value}" for name, value in FLOWER.items()]
-    return subprocess.run(
-        [sys.executable, "-m", "client", "--host", "127.0.0.1", "--port", str(server.port), *flower, *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return client_process.run_client(server.port, *flower, *args)
 
 
 def test_client_speaks_tls_with_tls_ca(tls, tls_server):
