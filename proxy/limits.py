@@ -2,9 +2,11 @@
 
 - At most --max-in-flight POST requests (the predictions) are handled at once; one more gets 429
   with Retry-After at once instead of queueing. GET probes and metadata are never turned away.
-- A request must be handled, body included, within --request-timeout-seconds, or it gets 408: a
-  body trickled in or never finished cannot hold its slot for long. It is longer than the gRPC
-  --deadline-seconds, so a slow server still answers 504, not 408.
+- A request whose body is still arriving when it reaches the handlers must be handled, body
+  included, within --request-timeout-seconds, or it gets 408: a body trickled in or never
+  finished cannot hold its slot for long. A request that arrived whole (most) needs no timer:
+  only its gRPC call can wait, within --deadline-seconds, which is shorter, so a slow server
+  still answers 504, not 408.
 - A connection must send a complete request head within --keepalive-seconds of opening (or of
   its previous answer), else aiohttp closes it: idle and trickled-header connections go away.
 - Request heads are bounded (HTTP_SERVER_LIMITS); bodies by --max-body-bytes (413).
@@ -42,8 +44,9 @@ def http_server_limits(settings: Settings) -> dict[str, Any]:
 
 
 def make_limits_middleware(max_in_flight: int, request_timeout_seconds: float) -> Middleware:
-    """A middleware answering 429 past `max_in_flight` POSTs at once, and 408 for a request not
-    handled within `request_timeout_seconds`. It runs inside the error middleware."""
+    """A middleware answering 429 past `max_in_flight` POSTs at once, and 408 for a request whose
+    body was still arriving and that was not handled within `request_timeout_seconds`. It runs
+    inside the error middleware."""
     in_flight = 0
 
     @web.middleware
@@ -58,18 +61,26 @@ def make_limits_middleware(max_in_flight: int, request_timeout_seconds: float) -
         if limited:
             in_flight += 1
         try:
-            async with asyncio.timeout(request_timeout_seconds) as timer:
+            if request.content.is_eof():  # the whole body is here (a timer costs ~15 µs a request)
                 return await handler(request)
-        except TimeoutError:
-            if not timer.expired():
-                raise
-            raise RequestError(
-                f"the request was not complete within {request_timeout_seconds:g} s "
-                "(--request-timeout-seconds); send the whole body at once",
-                status=408,
-            ) from None
+            return await _handle_within(request_timeout_seconds, handler, request)
         finally:
             if limited:
                 in_flight -= 1
 
     return limits_middleware
+
+
+async def _handle_within(seconds: float, handler: Handler, request: web.Request) -> web.StreamResponse:
+    """The handler's response, or RequestError 408 if it is not done within `seconds`."""
+    try:
+        async with asyncio.timeout(seconds) as timer:
+            return await handler(request)
+    except TimeoutError:
+        if not timer.expired():
+            raise
+        raise RequestError(
+            f"the request was not complete within {seconds:g} s "
+            "(--request-timeout-seconds); send the whole body at once",
+            status=408,
+        ) from None
