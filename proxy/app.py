@@ -9,14 +9,8 @@ from proxy.config import Settings
 from proxy.errors import make_error_middleware
 from proxy.grpc_relay import GrpcRelay
 from proxy.limits import make_limits_middleware
-from proxy.metrics import (
-    METRICS,
-    ProxyMetrics,
-    UpstreamMetricsInterceptor,
-    make_metrics_middleware,
-    metrics_endpoint,
-)
-from proxy.middlewares import access_log_middleware, request_id_middleware
+from proxy.metrics import METRICS, ProxyMetrics, UpstreamMetricsInterceptor, metrics_endpoint
+from proxy.middlewares import make_request_record_middleware, request_id_middleware
 from proxy.openapi import OPENAPI_JSON, openapi_json_text
 from proxy.routes import add_routes
 from proxy.tls import channel_credentials
@@ -55,12 +49,12 @@ async def grpc_relay(app: web.Application) -> AsyncIterator[None]:
 
 def make_app(settings: Settings) -> web.Application:
     # Outermost first: the id exists before anything logs; errors become responses before the
-    # access log and the metrics record their status. Switched-off ones cost nothing.
+    # metrics and the access log record their status. Switched-off recording costs nothing.
     metrics = ProxyMetrics() if settings.metrics else None
+    recording = metrics is not None or settings.access_log
     middlewares = [
         request_id_middleware,
-        *([access_log_middleware] if settings.access_log else []),
-        *([make_metrics_middleware(metrics)] if metrics else []),
+        *([make_request_record_middleware(metrics, settings.access_log)] if recording else []),
         make_error_middleware(),
         make_limits_middleware(settings.max_in_flight, settings.request_timeout_seconds),
     ]

@@ -1,19 +1,18 @@
 """The proxy's Prometheus metrics, answered at GET /metrics on the proxy's own port.
 
 Each app has its own registry (tests build many apps in one process): HTTP requests by route
-template, method and status, their latency and how many are in flight (one middleware); the gRPC
+template, method and status, their latency and how many are in flight (recorded by
+proxy.middlewares.make_request_record_middleware, with the access log); the gRPC
 calls made upstream by method and status (one channel interceptor, so every call on the channel
 counts, whichever route made it); and the standard process_* and python_* metrics. Names and
 labels are listed in the README ("Metrics").
 """
 
 import asyncio
-import time
 from typing import Any
 
 import grpc
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import (
     GC_COLLECTOR,
     PLATFORM_COLLECTOR,
@@ -25,8 +24,6 @@ from prometheus_client import (
     disable_created_metrics,
 )
 from prometheus_client.exposition import choose_encoder
-
-from proxy.middlewares import route_name
 
 # No iris_*_created series: they would double the series scraped and tell nothing here.
 disable_created_metrics()
@@ -60,15 +57,35 @@ class ProxyMetrics:
             buckets=REQUEST_BUCKETS_SECONDS,
             registry=self.registry,
         )
-        self.http_requests_in_flight = Gauge(
+        # A plain count, read at scrape time: the proxy answers requests on one thread, and a
+        # locked Gauge.inc() and dec() per request cost more than a counter and a function.
+        self.http_requests_in_flight = 0
+        Gauge(
             "iris_http_requests_in_flight", "HTTP requests being handled now.", registry=self.registry
-        )
+        ).set_function(lambda: self.http_requests_in_flight)
         self.upstream_requests = Counter(
             "iris_upstream_requests",
             "gRPC calls the proxy made to the server(s), by full method name and final status code.",
             ["method", "code"],
             registry=self.registry,
         )
+        # (route, method, status) -> its latency histogram and request counter. Routes are
+        # templates and methods a fixed set, so the keys are few.
+        self._request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def record_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one answered request of `route` (a template) and observe its latency."""
+        method = method if method in HTTP_METHODS else OTHER_METHOD
+        key = (route, method, status)
+        series = self._request_series.get(key)
+        if series is None:
+            series = self._request_series[key] = (
+                self.http_request_duration.labels(route),
+                self.http_requests.labels(route, method, str(status)),
+            )
+        duration, count = series
+        duration.observe(seconds)
+        count.inc()
 
     def exposition(self, accept: str) -> tuple[bytes, str]:
         """The metrics and their content type, in the format the Accept header asks for (as the
@@ -78,28 +95,6 @@ class ProxyMetrics:
 
 
 METRICS = web.AppKey("metrics", ProxyMetrics)
-
-
-def make_metrics_middleware(metrics: ProxyMetrics) -> Middleware:
-    """A middleware counting and timing every request; place it outside the error middleware."""
-
-    @web.middleware
-    async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        started = time.perf_counter()
-        metrics.http_requests_in_flight.inc()
-        status = 500  # if the handler raises past the error middleware, aiohttp answers 500
-        try:
-            response = await handler(request)
-            status = response.status
-            return response
-        finally:
-            metrics.http_requests_in_flight.dec()
-            route = route_name(request)
-            method = request.method if request.method in HTTP_METHODS else OTHER_METHOD
-            metrics.http_request_duration.labels(route).observe(time.perf_counter() - started)
-            metrics.http_requests.labels(route, method, str(status)).inc()
-
-    return metrics_middleware
 
 
 class UpstreamMetricsInterceptor(grpc.aio.UnaryUnaryClientInterceptor):

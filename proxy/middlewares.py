@@ -1,4 +1,5 @@
-"""Cross-cutting work for every request: its id, and one access log line when it is done."""
+"""Cross-cutting work for every request: its id, and what is recorded once it is answered
+(its metrics and its access log line)."""
 
 import logging
 import re
@@ -6,7 +7,9 @@ import time
 import uuid
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
+
+from proxy.metrics import ProxyMetrics
 
 REQUEST_ID_HEADER = "X-Request-Id"
 # A request id from the client is kept if it is 1-128 printable ASCII characters without spaces
@@ -39,26 +42,44 @@ def route_name(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-@web.middleware
-async def access_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Log one line per request: request id, method, route, status and latency in milliseconds."""
-    started = time.perf_counter()
-    status = 500  # if the handler raises past the error middleware, aiohttp answers 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    finally:
-        access_log.info(
-            "%s %s %s",
-            request.method,
-            request.path,
-            status,
-            extra={
-                "request_id": request.get(REQUEST_ID, ""),
-                "method": request.method,
-                "route": route_name(request),
-                "status": status,
-                "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-            },
-        )
+def make_request_record_middleware(metrics: ProxyMetrics | None, log_access: bool) -> Middleware:
+    """A middleware timing each request once, then counting it in `metrics` (if any) and writing
+    its access log line (if `log_access` and proxy.access logs INFO): request id, method, route,
+    status and latency in milliseconds. Place it outside the error middleware."""
+
+    @web.middleware
+    async def request_record_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        if metrics is not None:
+            metrics.http_requests_in_flight += 1
+        status = 500  # if the handler raises past the error middleware, aiohttp answers 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        finally:
+            seconds = time.perf_counter() - started
+            route = route_name(request)
+            if metrics is not None:
+                metrics.http_requests_in_flight -= 1
+                metrics.record_request(route, request.method, status, seconds)
+            if log_access and access_log.isEnabledFor(logging.INFO):
+                _log_access(request, route, status, seconds)
+
+    return request_record_middleware
+
+
+def _log_access(request: web.Request, route: str, status: int, seconds: float) -> None:
+    access_log.info(
+        "%s %s %s",
+        request.method,
+        request.path,
+        status,
+        extra={
+            "request_id": request.get(REQUEST_ID, ""),
+            "method": request.method,
+            "route": route,
+            "status": status,
+            "latency_ms": round(seconds * 1000, 3),
+        },
+    )
