@@ -13,6 +13,7 @@ from proxy.metrics import METRICS, ProxyMetrics, UpstreamMetricsInterceptor, met
 from proxy.middlewares import make_request_record_middleware, request_id_middleware
 from proxy.openapi import OPENAPI_JSON, openapi_json_text
 from proxy.routes import add_routes
+from proxy.row_stream import RowStream
 from proxy.tls import channel_credentials
 from proxy.upstream import UPSTREAM, Upstream, open_channel
 
@@ -27,12 +28,19 @@ async def upstream_channel(app: web.Application) -> AsyncIterator[None]:
     interceptors = [UpstreamMetricsInterceptor(app[METRICS])] if METRICS in app else []
     credentials = channel_credentials(settings)
     channel = open_channel(settings.upstream, settings.max_body_bytes, interceptors, credentials)
-    app[UPSTREAM] = Upstream(channel, settings.deadline_seconds)
-    app[COALESCER] = Coalescer(app[UPSTREAM], settings.coalesce_max_rows, settings.coalesce_max_wait_us)
+    app[UPSTREAM] = upstream = Upstream(channel, settings.deadline_seconds)
+    row_stream = None
+    if settings.row_stream:
+        on_row = app[METRICS].count_stream_row if METRICS in app else None
+        row_stream = RowStream(upstream.iris, settings.deadline_seconds, on_row)
+    coalescing = (settings.coalesce_max_rows, settings.coalesce_max_wait_us)
+    app[COALESCER] = Coalescer(upstream, *coalescing, row_stream)
     try:
         yield
     finally:
         app[COALESCER].close()
+        if row_stream is not None:
+            row_stream.close()
         await channel.close(grace=CHANNEL_CLOSE_GRACE_SECONDS)
 
 

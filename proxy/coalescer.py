@@ -2,7 +2,8 @@
 
 One gRPC call per HTTP request is what the proxy spends most on; one call for many rows costs
 little more than one for a single row. The Coalescer adapts to the load:
-- no call in flight: a row goes at once, alone, as a unary Predict (no wait at low load);
+- no call in flight: a row goes at once, alone (no wait at low load), as the next message of
+  the proxy's long-lived PredictStream, or as a unary Predict (see proxy/row_stream.py);
 - calls in flight: rows wait, and go together as one PredictBatch when a call returns, when
   `max_rows` are waiting, or `max_wait_us` after the first began waiting, whichever comes first.
 `max_rows` 1 turns coalescing off (every row its own Predict).
@@ -32,6 +33,7 @@ from aiohttp import web
 
 from iris_pb import iris_pb2
 from proxy.parsing import FEATURES
+from proxy.row_stream import RowStream
 from proxy.upstream import Upstream
 
 log = logging.getLogger("proxy.coalescer")
@@ -85,10 +87,13 @@ def _settle(waiting: _Waiting, answer: iris_pb2.PredictReply | None, error: Base
 class Coalescer:
     """Answers `predict` calls, gathering concurrent ones into batch calls (see the module doc)."""
 
-    def __init__(self, upstream: Upstream, max_rows: int, max_wait_us: int) -> None:
+    def __init__(
+        self, upstream: Upstream, max_rows: int, max_wait_us: int, row_stream: RowStream | None = None
+    ) -> None:
         self.max_rows = max_rows
         self.max_wait_seconds = max_wait_us / 1_000_000
         self._upstream = upstream
+        self._row_stream = row_stream
         self._waiting: list[_Waiting] = []
         self._in_flight = 0
         self._timer: asyncio.TimerHandle | None = None
@@ -108,9 +113,14 @@ class Coalescer:
         return await waiting.answer
 
     async def _predict_now(self, features: Mapping[str, float], request_id: str) -> iris_pb2.PredictReply:
-        """One row at once, alone, from its caller's task (cheapest when nothing else is going on)."""
+        """One row at once, alone, from its caller's task (cheapest when nothing else is going on):
+        on the row stream if there is one and it answers, else as a unary Predict."""
         self._in_flight += 1
         try:
+            if self._row_stream is not None:
+                reply = await self._row_stream.predict(iris_pb2.PredictRequest(**features))
+                if reply is not None:
+                    return reply
             return await self._upstream.predict(features, request_id)
         finally:
             self._call_returned()

@@ -59,6 +59,9 @@ class Settings:
     # of at most this many rows (1: no coalescing), waiting at most this long (see proxy/coalescer.py).
     coalesce_max_rows: int = 64
     coalesce_max_wait_us: int = 2000
+    # A POST / row sent alone goes as a message of one long-lived PredictStream, falling back to a
+    # unary Predict whenever the stream gives no answer (see proxy/row_stream.py).
+    row_stream: bool = True
 
 
 class _Spec(NamedTuple):
@@ -192,6 +195,9 @@ _SPECS: dict[str, _Spec] = {
         _wait_microseconds,
         f"a whole number of microseconds from 0 to {MAX_COALESCE_WAIT_US}",
         "longest a POST / row waits to be gathered with others, in microseconds",
+    ),
+    "row_stream": _Spec(
+        _switch, _SWITCH_VALUES, "send a lone POST / row on a long-lived PredictStream: on or off"
     ),
 }
 

@@ -35,6 +35,7 @@ REQUEST_BUCKETS_SECONDS = (
 # Clients choose the method; any other than these is counted as "other", so labels stay few.
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 OTHER_METHOD = "other"
+PREDICT_STREAM_METHOD = "/iris.v1.IrisPredictor/PredictStream"
 
 
 class ProxyMetrics:
@@ -65,7 +66,8 @@ class ProxyMetrics:
         ).set_function(lambda: self.http_requests_in_flight)
         self.upstream_requests = Counter(
             "iris_upstream_requests",
-            "gRPC calls the proxy made to the server(s), by full method name and final status code.",
+            "gRPC calls the proxy made to the server(s), by full method name and final status code "
+            "(for PredictStream: rows sent on the proxy's row stream, by how each ended).",
             ["method", "code"],
             registry=self.registry,
         )
@@ -86,6 +88,10 @@ class ProxyMetrics:
         duration, count = series
         duration.observe(seconds)
         count.inc()
+
+    def count_stream_row(self, code: str) -> None:
+        """Count one row sent on the proxy's row stream (proxy/row_stream.py), by how it ended."""
+        self.upstream_requests.labels(PREDICT_STREAM_METHOD, code).inc()
 
     def exposition(self, accept: str) -> tuple[bytes, str]:
         """The metrics and their content type, in the format the Accept header asks for (as the

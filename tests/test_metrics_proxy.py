@@ -12,6 +12,7 @@ from tests.prometheus_text import Samples, label_values, parse, value
 FLOWER = {"sepal_length": "6.8", "sepal_width": "3.2", "petal_length": "5.9", "petal_width": "2.3"}
 PREDICT = "/iris.v1.IrisPredictor/Predict"
 PREDICT_BATCH = "/iris.v1.IrisPredictor/PredictBatch"
+PREDICT_STREAM = "/iris.v1.IrisPredictor/PredictStream"
 
 
 async def scrape(client) -> Samples:
@@ -63,14 +64,16 @@ async def test_failed_upstream_calls_are_counted_by_grpc_code(proxy_client):
 
 
 async def test_upstream_calls_to_a_real_server_are_counted(proxy_client, iris_server):
-    """An answered call counts OK; a batch the server refuses counts its code, RESOURCE_EXHAUSTED."""
+    """A row answered on the row stream counts OK under PredictStream; a batch the server refuses
+    counts its code, RESOURCE_EXHAUSTED."""
     client = await proxy_client(upstream=iris_server.target)
     answer = await client.post("/", data=FLOWER)
     assert (answer.status, (await answer.json())["species"]) == (200, "2")
     too_many_rows = {"instances": [[5.1, 3.5, 1.4, 0.2]] * 10_001}  # the server's default limit is 10000
     assert (await client.post("/predict", json=too_many_rows)).status == 429
     samples = await scrape(client)
-    assert value(samples, "iris_upstream_requests_total", method=PREDICT, code="OK") == 1
+    assert value(samples, "iris_upstream_requests_total", method=PREDICT_STREAM, code="OK") == 1
+    assert value(samples, "iris_upstream_requests_total", method=PREDICT, code="OK") == 0
     assert (
         value(samples, "iris_upstream_requests_total", method=PREDICT_BATCH, code="RESOURCE_EXHAUSTED") == 1
     )
