@@ -328,21 +328,27 @@ def run_soak(bench: Bench) -> None:
 
 
 def run_levers(bench: Bench) -> None:
-    """Levers of the performance work, measured off in the same run: REST POST / at 64 in flight
-    with coalescing off (--coalesce-max-rows 1), and gRPC Predict with 4 handler threads."""
+    """Levers of the performance work, measured off in the same run: REST POST / with the row
+    stream off (c1 and 64 in flight), and with coalescing off too (one unary call per request);
+    gRPC Predict with 4 handler threads."""
     with start_server(bench, "server for levers", []) as server:
-        extra = ["--log-level", "warning", "--coalesce-max-rows", "1"]
-        with start_proxy(bench, "proxy without coalescing", server, extra) as proxy:
-            bench.rest_point(
-                "lever: proxy + server, coalescing off",
-                proxy,
-                "POST / form",
-                "/",
-                FORM_BODY,
-                FORM_TYPE,
-                64,
-                form_check(proxy.port),
-            )
+        proxies = (
+            ("row stream off", ["--row-stream", "off"], (1, 64)),
+            ("coalescing and row stream off", ["--row-stream", "off", "--coalesce-max-rows", "1"], (64,)),
+        )
+        for label, flags, in_flight in proxies:
+            with start_proxy(bench, f"proxy, {label}", server, ["--log-level", "warning", *flags]) as proxy:
+                for connections in in_flight:
+                    bench.rest_point(
+                        f"lever: proxy + server, {label}",
+                        proxy,
+                        "POST / form",
+                        "/",
+                        FORM_BODY,
+                        FORM_TYPE,
+                        connections,
+                        form_check(proxy.port),
+                    )
     with start_server(bench, "server 4 threads", ["--threads", "4"]) as server:
         predict = functools.partial(checks.grpc_predict, server.port)
         bench.grpc_point(
