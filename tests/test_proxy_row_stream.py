@@ -1,6 +1,7 @@
 """The row stream: lone POST / rows travel as messages of one PredictStream, with unary answers."""
 
 import asyncio
+import time
 
 import grpc
 import pytest
@@ -10,6 +11,7 @@ from iris_pb import iris_pb2, iris_pb2_grpc
 from proxy.config import parse_settings
 from proxy.row_stream import RowStream
 from tests.prometheus_text import parse, value
+from tests.server_process import running_server
 
 FLOWER = {"sepal_length": "6.8", "sepal_width": "3.2", "petal_length": "5.9", "petal_width": "2.3"}
 ROWS = [(5.1, 3.5, 1.4, 0.2), (6.0, 2.9, 4.5, 1.5), (6.8, 3.2, 5.9, 2.3)]
@@ -114,6 +116,21 @@ async def test_with_no_server_the_stream_is_put_off_and_rows_go_unary(refused_up
         finally:
             rows.close()
     assert codes == ["UNAVAILABLE"]  # the second row did not try the stream
+
+
+async def test_a_stopping_server_is_not_held_for_its_grace_by_the_row_stream(proxy_client, tmp_path):
+    """A server lets open streams finish within its grace period on SIGTERM; the proxy's stream
+    retires within MAX_AGE_SECONDS, so the server exits long before a 20 s grace runs out."""
+    grace_seconds = 20.0
+    with running_server(tmp_path, "--grace-seconds", str(grace_seconds)) as server:
+        client = await proxy_client(upstream=server.target)
+        assert (await client.post("/", data=FLOWER)).status == 200
+        assert (await upstream_counts(client))[(PREDICT_STREAM, "OK")] == 1  # the stream is open
+        started = time.monotonic()
+        exit_code = await asyncio.to_thread(server.stop)
+        stopped_after = time.monotonic() - started
+    assert exit_code == 0
+    assert stopped_after < grace_seconds / 2, f"the server took {stopped_after:.1f} s to stop"
 
 
 @pytest.mark.parametrize(
