@@ -40,7 +40,7 @@ class Settings:
     # Largest request body accepted (aiohttp's client_max_size); a larger one gets 413.
     max_body_bytes: int = 1024 * 1024
     # Limits that keep the proxy serving everyone (see proxy/limits.py): POST requests handled at
-    # once (more get 429), time to handle one request, body included (else 408), and time a
+    # once (more get 429), time to handle a request whose body is still arriving (else 408), and time a
     # connection may stay open without a complete request head (idle or trickling; longer than
     # common load balancers' 60 s, so they close idle connections first).
     max_in_flight: int = 128
@@ -167,7 +167,7 @@ _SPECS: dict[str, _Spec] = {
     "request_timeout_seconds": _Spec(
         _positive_seconds,
         "a positive number of seconds, more than --deadline-seconds",
-        "time to handle one request, its body included (else 408)",
+        "time to handle a request whose body is still arriving, body included (else 408)",
     ),
     "keepalive_seconds": _Spec(
         _positive_seconds,
