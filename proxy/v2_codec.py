@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 from inference_pb import grpc_predict_v2_pb2 as pb
 from proxy.errors import RequestError
 from proxy.parsing import FLOAT32_MAX
+from proxy.replies import json_text
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 INT64_RANGE = (-(2**63), 2**63 - 1)
@@ -324,5 +325,5 @@ def infer_reply(response: pb.ModelInferResponse, binary_outputs: BinaryOutputs) 
             entry["parameters"] = parameters
         outputs.append(entry)
     header["outputs"] = outputs
-    text = json.dumps(header, allow_nan=False).encode()
+    text = json_text(header).encode()
     return (text + b"".join(parts), len(text)) if parts else (text, None)
