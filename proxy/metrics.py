@@ -25,6 +25,8 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import choose_encoder
 
+from proxy.upstream import IRIS_SERVICE
+
 # No iris_*_created series: they would double the series scraped and tell nothing here.
 disable_created_metrics()
 
@@ -35,7 +37,7 @@ REQUEST_BUCKETS_SECONDS = (
 # Clients choose the method; any other than these is counted as "other", so labels stay few.
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 OTHER_METHOD = "other"
-PREDICT_STREAM_METHOD = "/iris.v1.IrisPredictor/PredictStream"
+PREDICT_STREAM_METHOD = f"/{IRIS_SERVICE}/PredictStream"  # as gRPC names it in the interceptor
 
 
 class ProxyMetrics:
