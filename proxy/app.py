@@ -6,7 +6,7 @@ from aiohttp import web
 
 from proxy.coalescer import COALESCER, Coalescer
 from proxy.config import Settings
-from proxy.errors import make_error_middleware
+from proxy.errors import error_middleware
 from proxy.grpc_relay import GrpcRelay
 from proxy.limits import make_limits_middleware
 from proxy.metrics import METRICS, ProxyMetrics, UpstreamMetricsInterceptor, metrics_endpoint
@@ -63,7 +63,7 @@ def make_app(settings: Settings) -> web.Application:
     middlewares = [
         request_id_middleware,
         *([make_request_record_middleware(metrics, settings.access_log)] if recording else []),
-        make_error_middleware(),
+        error_middleware,
         make_limits_middleware(settings.max_in_flight, settings.request_timeout_seconds),
     ]
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=middlewares)

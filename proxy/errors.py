@@ -4,7 +4,9 @@ The iris API's error body is `{"error": {"code": "INVALID_ARGUMENT", "message": 
 `code` is always a gRPC status name, also for errors the proxy finds itself (HTTP_TO_CODE).
 Client mistakes carry a message naming what was wrong. Server-side failures (5xx) carry a
 fixed message, because gRPC's details may name internal addresses; the details go to the log
-with the request id.
+with the request id. An API with another error shape (KServe V2's `{"error": "..."}`) is a
+sub-application that names its shape under ERROR_BODY; the one error middleware uses the shape of
+the app a request is routed to, also for what the proxy refuses before any handler (429, 408).
 """
 
 import logging
@@ -13,7 +15,7 @@ from typing import Any
 
 import grpc
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
+from aiohttp.typedefs import Handler
 
 from proxy.middlewares import REQUEST_ID
 
@@ -80,8 +82,20 @@ def code_for_http_status(status: int) -> str:
     return HTTP_TO_CODE.get(status, "INVALID_ARGUMENT" if status < 500 else "INTERNAL")
 
 
+ErrorBody = Callable[[str, str], dict[str, Any]]
+
+
 def iris_error_body(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
+
+
+# An app's error body, `error_body(code, message)`; an app that sets none uses iris_error_body.
+ERROR_BODY = web.AppKey("error_body", ErrorBody)
+
+
+def _error_body_for(request: web.Request) -> ErrorBody:
+    routed_to = request.match_info.apps[-1]  # the innermost app: a sub-app for its paths
+    return routed_to.get(ERROR_BODY, iris_error_body)
 
 
 def _http_exception_message(request: web.Request, error: web.HTTPException) -> str:
@@ -106,38 +120,32 @@ def _rpc_error_status_and_message(request: web.Request, error: grpc.aio.AioRpcEr
     return status, INTERNAL_ERROR_MESSAGE.format(request_id=request_id)
 
 
-def make_error_middleware(
-    error_body: Callable[[str, str], dict[str, Any]] = iris_error_body,
-) -> Middleware:
-    """A middleware answering every failure as JSON `error_body(code, message)` with its status.
+def _respond(
+    request: web.Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    if status in RETRY_LATER_STATUSES:
+        headers = {**(headers or {}), "Retry-After": str(RETRY_AFTER_SECONDS)}
+    return web.json_response(_error_body_for(request)(code, message), status=status, headers=headers)
 
-    Other APIs with their own error shape (e.g. KServe V2's `{"error": "..."}`) pass their own
-    `error_body`, typically in a sub-application whose middleware runs inside this one.
-    """
 
-    def respond(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
-        if status in RETRY_LATER_STATUSES:
-            headers = {**(headers or {}), "Retry-After": str(RETRY_AFTER_SECONDS)}
-        return web.json_response(error_body(code, message), status=status, headers=headers)
-
-    @web.middleware
-    async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except RequestError as error:
-            return respond(error.status, code_for_http_status(error.status), error.message)
-        except web.HTTPException as error:
-            if error.status < 400:
-                raise
-            headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
-            message = _http_exception_message(request, error)
-            return respond(error.status, code_for_http_status(error.status), message, headers)
-        except grpc.aio.AioRpcError as error:
-            status, message = _rpc_error_status_and_message(request, error)
-            return respond(status, error.code().name, message)
-        except Exception:
-            request_id = request.get(REQUEST_ID, "")
-            log.exception("unexpected error", extra={"request_id": request_id})
-            return respond(500, "INTERNAL", INTERNAL_ERROR_MESSAGE.format(request_id=request_id))
-
-    return error_middleware
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer every failure as JSON in the error body of the request's app (ERROR_BODY), with its
+    status; one middleware for every API."""
+    try:
+        return await handler(request)
+    except RequestError as error:
+        return _respond(request, error.status, code_for_http_status(error.status), error.message)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
+        message = _http_exception_message(request, error)
+        return _respond(request, error.status, code_for_http_status(error.status), message, headers)
+    except grpc.aio.AioRpcError as error:
+        status, message = _rpc_error_status_and_message(request, error)
+        return _respond(request, status, error.code().name, message)
+    except Exception:
+        request_id = request.get(REQUEST_ID, "")
+        log.exception("unexpected error", extra={"request_id": request_id})
+        return _respond(request, 500, "INTERNAL", INTERNAL_ERROR_MESSAGE.format(request_id=request_id))

@@ -61,4 +61,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz, allow_head=False)
     app.router.add_get("/readyz", readyz, allow_head=False)
     app.router.add_get("/openapi.json", openapi_json, allow_head=False)
-    app.add_subapp(V2_PREFIX, make_v2_app())  # KServe V2 under /v2, with its own error body
+    app.add_subapp(V2_PREFIX, make_v2_app())  # KServe V2 under /v2, with its own error body (ERROR_BODY)

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from inference_pb import grpc_predict_v2_pb2 as pb
-from proxy.errors import make_error_middleware
+from proxy.errors import ERROR_BODY
 from proxy.middlewares import REQUEST_ID
 from proxy.upstream import UPSTREAM
 from proxy.v2_codec import HEADER_LENGTH, infer_reply, infer_request
@@ -103,7 +103,8 @@ async def infer(request: web.Request) -> web.Response:
 
 def make_v2_app() -> web.Application:
     """The /v2 sub-application; mount it with `app.add_subapp(PREFIX, make_v2_app())`."""
-    app = web.Application(middlewares=[make_error_middleware(v2_error_body)])
+    app = web.Application()
+    app[ERROR_BODY] = v2_error_body  # the main app's error middleware answers /v2 failures with it
     app.router.add_get("", server_metadata, allow_head=False)
     app.router.add_get("/health/live", server_live, allow_head=False)
     app.router.add_get("/health/ready", server_ready, allow_head=False)

@@ -1,6 +1,7 @@
 """The proxy's limits (proxy/limits.py): in-flight POSTs, request time, and their settings."""
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import pytest
@@ -71,6 +72,29 @@ async def test_unfinished_body_gets_408_after_the_request_timeout(proxy_client):
     assert response.status == 408
     assert body["error"]["code"] == "DEADLINE_EXCEEDED"
     assert "--request-timeout-seconds" in body["error"]["message"]
+
+
+async def test_v2_requests_get_the_v2_error_body_from_the_limits(proxy_client, assert_conforms):
+    """The proxy's own 429 and 408 on /v2 paths are KServe V2 errors, as its OpenAPI document says."""
+    client = await proxy_client(max_in_flight=1, request_timeout_seconds=0.5, deadline_seconds=0.1)
+    document = json.loads(await (await client.get("/openapi.json")).text())
+    path, infer = "/v2/models/{name}/infer", "/v2/models/iris/infer"
+    sent, finish = asyncio.Event(), asyncio.Event()
+    holder = asyncio.create_task(
+        client.post(infer, data=unfinished_body(sent, finish), headers={"Content-Type": "application/json"})
+    )
+    await sent.wait()
+    await asyncio.sleep(0.05)  # let the proxy start handling the held request
+    refused = await client.post(infer, json={})
+    refused_body = await refused.json()
+    timed_out = await holder
+    timed_out_body = await timed_out.json()
+    finish.set()
+    assert (refused.status, timed_out.status) == (429, 408)
+    assert "--max-in-flight" in refused_body["error"]
+    assert "--request-timeout-seconds" in timed_out_body["error"]
+    assert_conforms(document, "POST", path, 429, refused.headers, refused_body)
+    assert_conforms(document, "POST", path, 408, timed_out.headers, timed_out_body)
 
 
 def test_limit_settings_have_flags_and_environment_twins():
