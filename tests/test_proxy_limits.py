@@ -97,6 +97,18 @@ async def test_v2_requests_get_the_v2_error_body_from_the_limits(proxy_client, a
     assert_conforms(document, "POST", path, 408, timed_out.headers, timed_out_body)
 
 
+async def test_v2_body_over_the_limit_is_413_with_the_v2_error_body(proxy_client, assert_conforms):
+    client = await proxy_client(max_body_bytes=1024)
+    document = json.loads(await (await client.get("/openapi.json")).text())
+    response = await client.post(
+        "/v2/models/iris/infer", data="1" * 2048, headers={"Content-Type": "application/json"}
+    )
+    body = await response.json()
+    assert response.status == 413
+    assert isinstance(body["error"], str)
+    assert_conforms(document, "POST", "/v2/models/{name}/infer", 413, response.headers, body)
+
+
 def test_limit_settings_have_flags_and_environment_twins():
     """--max-in-flight, --request-timeout-seconds and --keepalive-seconds, and their IRIS_ twins."""
     flags = ["--max-in-flight=8", "--request-timeout-seconds=7.5", "--keepalive-seconds=30"]
