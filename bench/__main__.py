@@ -4,11 +4,14 @@ Servers run pinned to CPU 0 and the load generators to CPU 1 (taskset); each poi
 warm-up, runs for --seconds, and is checked with a real call before and after. The groups the
 targets compare (baselines, server, proxy) run --rounds times, one round after the other: a
 shared virtual machine's speed drifts by tens of percent within minutes, so each target is a
-ratio within one round, reported as the median over rounds with its range. Results go to
+ratio within one round, reported as the median over rounds with its range. Within a round those
+groups' servers all run at once and their points run in ROUND_STEPS order, so the two points of
+each target's ratio are measured one after the other, seconds apart. Results go to
 bench/out/results.{md,json}. See README "Performance".
 """
 
 import argparse
+import contextlib
 import datetime
 import functools
 import json
@@ -27,6 +30,11 @@ JSON_BODY = json.dumps(
 )
 BATCH_ROWS_REST = 100
 FORM_TYPE = "application/x-www-form-urlencoded"
+PREDICT = "iris.v1.IrisPredictor/Predict"
+PREDICT_STREAM = "iris.v1.IrisPredictor/PredictStream"
+PREDICT_BATCH = "iris.v1.IrisPredictor/PredictBatch"
+MODEL_INFER = "inference.GRPCInferenceService/ModelInfer"
+Steps = dict[str, Callable[[], None]]  # a round's points by step name (see ROUND_STEPS)
 
 
 def parse_args() -> argparse.Namespace:
@@ -134,37 +142,43 @@ def _first_line(error: Exception) -> str:
     return (str(error).splitlines() or [type(error).__name__])[0][:200]
 
 
-def run_baselines(bench: Bench) -> None:
+def open_baselines(bench: Bench, stack: contextlib.ExitStack) -> Steps:
+    """Start the constant-answer servers; their points, by step name."""
+    steps: Steps = {}
     for kind in ("grpc-threaded", "grpc-aio"):
         port = free_port()
-        with bench.start(f"const {kind}", ["-m", "bench.baselines", kind, "--port", str(port)]) as service:
-            service.port = port
-            check = functools.partial(checks.grpc_predict, port)
-            wait_until(check)
-            group = f"constant {kind}"
-            bench.grpc_point(group, service, "iris.v1.IrisPredictor/Predict", "predict", 1, check)
-            bench.grpc_point(group, service, "iris.v1.IrisPredictor/Predict", "predict", 64, check)
-            bench.grpc_point(
-                group, service, "iris.v1.IrisPredictor/PredictStream", "stream64", 1, check, messages=64
-            )
-    port = free_port()
-    with bench.start("const aiohttp", ["-m", "bench.baselines", "aiohttp", "--port", str(port)]) as service:
-        service.port = port
-        check = functools.partial(
-            checks.rest_post, port, "/", FORM_BODY.encode(), "application/x-www-form-urlencoded", {}
+        service = stack.enter_context(
+            bench.start(f"const {kind}", ["-m", "bench.baselines", kind, "--port", str(port)])
         )
+        service.port = port
+        check = functools.partial(checks.grpc_predict, port)
         wait_until(check)
-        for connections in (1, 64):
-            bench.rest_point(
-                "constant aiohttp",
-                service,
-                "POST / form",
-                "/",
-                FORM_BODY,
-                "application/x-www-form-urlencoded",
-                connections,
-                check,
-            )
+        point = functools.partial(bench.grpc_point, f"constant {kind}", service)
+        for streams in (1, 64):
+            steps[f"{kind} predict c{streams}"] = functools.partial(point, PREDICT, "predict", streams, check)
+        steps[f"{kind} stream64"] = functools.partial(
+            point, PREDICT_STREAM, "stream64", 1, check, messages=64
+        )
+    port = free_port()
+    service = stack.enter_context(
+        bench.start("const aiohttp", ["-m", "bench.baselines", "aiohttp", "--port", str(port)])
+    )
+    service.port = port
+    check = functools.partial(checks.rest_post, port, "/", FORM_BODY.encode(), FORM_TYPE, {})
+    wait_until(check)
+    for connections in (1, 64):
+        steps[f"aiohttp c{connections}"] = functools.partial(
+            bench.rest_point,
+            "constant aiohttp",
+            service,
+            "POST / form",
+            "/",
+            FORM_BODY,
+            FORM_TYPE,
+            connections,
+            check,
+        )
+    return steps
 
 
 def start_server(bench: Bench, name: str, extra: list[str], cpu: str | None = SERVER_CPU) -> Service:
@@ -180,46 +194,35 @@ def start_server(bench: Bench, name: str, extra: list[str], cpu: str | None = SE
     return service
 
 
-def run_server(bench: Bench) -> None:
-    with start_server(bench, "server", []) as service:
-        port = service.port
-        group = "server (1 worker)"
-        bench.startup[bench.round] = {
-            "seconds_to_serving": service.startup_seconds,
-            "idle_rss_mib": service.rss_mib(),
-        }
-        predict = lambda: checks.grpc_predict(port)  # noqa: E731
-        bench.grpc_point(group, service, "iris.v1.IrisPredictor/Predict", "predict", 1, predict)
-        bench.grpc_point(group, service, "iris.v1.IrisPredictor/Predict", "predict", 64, predict)
-        bench.grpc_point(
-            group,
-            service,
-            "iris.v1.IrisPredictor/PredictStream",
-            "stream64",
-            1,
-            lambda: checks.grpc_stream(port),
-            messages=64,
+def open_server(bench: Bench, stack: contextlib.ExitStack) -> Steps:
+    """Start the server (recording its start-up for this round); its points, by step name."""
+    service = stack.enter_context(start_server(bench, "server", []))
+    port = service.port
+    bench.startup[bench.round] = {
+        "seconds_to_serving": service.startup_seconds,
+        "idle_rss_mib": service.rss_mib(),
+    }
+    point = functools.partial(bench.grpc_point, "server (1 worker)", service)
+    predict = functools.partial(checks.grpc_predict, port)
+    steps: Steps = {}
+    for streams in (1, 64):
+        steps[f"server predict c{streams}"] = functools.partial(point, PREDICT, "predict", streams, predict)
+        steps[f"server batch1000 c{streams}"] = functools.partial(
+            point, PREDICT_BATCH, "batch1000", streams, functools.partial(checks.grpc_batch, port), rows=1000
         )
-        for streams in (1, 64):
-            bench.grpc_point(
-                group,
-                service,
-                "iris.v1.IrisPredictor/PredictBatch",
-                "batch1000",
-                streams,
-                lambda: checks.grpc_batch(port),
-                rows=1000,
-            )
-        for rows, streams in ((1, 1), (1, 64), (1000, 1), (1000, 64)):
-            bench.grpc_point(
-                group,
-                service,
-                "inference.GRPCInferenceService/ModelInfer",
+        for rows in (1, 1000):
+            steps[f"server infer{rows} c{streams}"] = functools.partial(
+                point,
+                MODEL_INFER,
                 f"infer{rows}",
                 streams,
-                lambda rows=rows: checks.v2_infer(port, rows),
+                functools.partial(checks.v2_infer, port, rows),
                 rows=rows,
             )
+    steps["server stream64"] = functools.partial(
+        point, PREDICT_STREAM, "stream64", 1, functools.partial(checks.grpc_stream, port), messages=64
+    )
+    return steps
 
 
 def form_check(port: int) -> Callable[[], bool]:
@@ -241,32 +244,39 @@ def start_proxy(bench: Bench, name: str, server: Service, extra: list[str]) -> S
     return proxy
 
 
-def run_proxy(bench: Bench) -> None:
-    with (
-        start_server(bench, "server for proxy", []) as server,
-        start_proxy(bench, "proxy", server, ["--log-level", "warning"]) as proxy,
-    ):
-        port, form = proxy.port, form_check(proxy.port)
-        group = "proxy + server (one core)"
-        for connections in (1, 64):
-            bench.rest_point(group, proxy, "POST / form", "/", FORM_BODY, FORM_TYPE, connections, form)
-        json_check = functools.partial(
-            checks.rest_post, port, "/", JSON_BODY.encode(), "application/json", {"species": "2"}
+def open_proxy(bench: Bench, stack: contextlib.ExitStack) -> Steps:
+    """Start a server and the proxy in front of it (both on CPU 0); the proxy's points, by step name."""
+    server = stack.enter_context(start_server(bench, "server for proxy", []))
+    proxy = stack.enter_context(start_proxy(bench, "proxy", server, ["--log-level", "warning"]))
+    port, form = proxy.port, form_check(proxy.port)
+    point = functools.partial(bench.rest_point, "proxy + server (one core)", proxy)
+    json_check = functools.partial(
+        checks.rest_post, port, "/", JSON_BODY.encode(), "application/json", {"species": "2"}
+    )
+    batch = json.dumps({"instances": frames.batch_rows(BATCH_ROWS_REST).tolist()})
+    batch_check = functools.partial(
+        checks.rest_post, port, "/predict", batch.encode(), "application/json", {}
+    )
+    steps: Steps = {
+        f"proxy form c{connections}": functools.partial(
+            point, "POST / form", "/", FORM_BODY, FORM_TYPE, connections, form
         )
-        bench.rest_point(group, proxy, "POST / json", "/", JSON_BODY, "application/json", 64, json_check)
-        batch = json.dumps({"instances": frames.batch_rows(BATCH_ROWS_REST).tolist()})
-        batch_check = lambda: checks.rest_post(port, "/predict", batch.encode(), "application/json", {})  # noqa: E731
-        bench.rest_point(
-            group,
-            proxy,
-            f"POST /predict {BATCH_ROWS_REST} rows",
-            "/predict",
-            batch,
-            "application/json",
-            64,
-            batch_check,
-            rows=BATCH_ROWS_REST,
-        )
+        for connections in (1, 64)
+    }
+    steps["proxy json c64"] = functools.partial(
+        point, "POST / json", "/", JSON_BODY, "application/json", 64, json_check
+    )
+    steps["proxy batch c64"] = functools.partial(
+        point,
+        f"POST /predict {BATCH_ROWS_REST} rows",
+        "/predict",
+        batch,
+        "application/json",
+        64,
+        batch_check,
+        rows=BATCH_ROWS_REST,
+    )
+    return steps
 
 
 def run_workers(bench: Bench) -> None:
@@ -277,7 +287,7 @@ def run_workers(bench: Bench) -> None:
             bench.grpc_point(
                 f"server, {workers} worker(s), unpinned",
                 service,
-                "iris.v1.IrisPredictor/Predict",
+                PREDICT,
                 "predict",
                 8,
                 lambda port=service.port: checks.grpc_predict(port),
@@ -301,7 +311,7 @@ def run_observability(bench: Bench) -> None:
         group = f"observability {switch}"
         with start_server(bench, f"server observability {switch}", server_args) as server:
             predict = functools.partial(checks.grpc_predict, server.port)
-            bench.grpc_point(group, server, "iris.v1.IrisPredictor/Predict", "predict", 64, predict)
+            bench.grpc_point(group, server, PREDICT, "predict", 64, predict)
             # INFO, so that the access log, when on, is written (to the log file, as in a container).
             extra = ["--log-level", "info", *proxy_args]
             with start_proxy(bench, f"proxy observability {switch}", server, extra) as proxy:
@@ -351,16 +361,47 @@ def run_levers(bench: Bench) -> None:
                     )
     with start_server(bench, "server 4 threads", ["--threads", "4"]) as server:
         predict = functools.partial(checks.grpc_predict, server.port)
-        bench.grpc_point(
-            "lever: server --threads 4", server, "iris.v1.IrisPredictor/Predict", "predict", 64, predict
-        )
+        bench.grpc_point("lever: server --threads 4", server, PREDICT, "predict", 64, predict)
 
 
+# The groups each target compares, measured in every round: each starts its servers and names
+# its points. The server starts first, alone, so that its start-up time is its own.
+ROUND_GROUPS: dict[str, Callable[[Bench, contextlib.ExitStack], Steps]] = {
+    "server": open_server,
+    "baselines": open_baselines,
+    "proxy": open_proxy,
+}
+# The order of a round's points: the two points of each target's ratio one after the other.
+ROUND_STEPS = (
+    # Concurrency 1. Target 2: server Predict p99 against the constant servers'; target 6: REST
+    # p50 against server Predict's.
+    "aiohttp c1",
+    "grpc-threaded predict c1",
+    "grpc-aio predict c1",
+    "server predict c1",
+    "proxy form c1",
+    "server batch1000 c1",
+    "server infer1 c1",
+    "server infer1000 c1",
+    # 64 in flight. Targets 1 and 4: server Predict, PredictBatch and ModelInfer 1,000 rows
+    # against the constant servers' Predict; 5 and 3: REST and PredictStream against Predict.
+    "grpc-threaded predict c64",
+    "grpc-aio predict c64",
+    "server batch1000 c64",
+    "server infer1000 c64",
+    "server predict c64",
+    "proxy form c64",
+    "server stream64",
+    "proxy json c64",
+    "proxy batch c64",
+    "server infer1 c64",
+    "grpc-threaded stream64",
+    "grpc-aio stream64",
+    "aiohttp c64",
+)
 GROUPS = {
     "inprocess": None,
-    "baselines": run_baselines,
-    "server": run_server,
-    "proxy": run_proxy,
+    **{name: None for name in ROUND_GROUPS},  # run by run_rounds
     "workers": run_workers,
     "observability": run_observability,
     "soak": run_soak,
@@ -368,8 +409,19 @@ GROUPS = {
 }
 
 
-# The groups each target compares: measured in every round.
-ROUND_GROUPS = ("baselines", "server", "proxy")
+def run_round(bench: Bench, selected: list[str]) -> None:
+    """Start the selected ROUND_GROUPS' servers, run their points in ROUND_STEPS order, stop them."""
+    with contextlib.ExitStack() as stack:
+        steps: Steps = {}
+        for name, open_group in ROUND_GROUPS.items():
+            if name in selected:
+                steps.update(open_group(bench, stack))
+        unordered = sorted(set(steps) - set(ROUND_STEPS))
+        if unordered:
+            raise RuntimeError(f"steps missing from ROUND_STEPS: {unordered}")
+        for name in ROUND_STEPS:
+            if name in steps:
+                steps[name]()
 
 
 def run_rounds(bench: Bench, selected: list[str]) -> list[float]:
@@ -379,8 +431,8 @@ def run_rounds(bench: Bench, selected: list[str]) -> list[float]:
         bench.round = index
         probes.append(tools.host_probe_ms(SERVER_CPU))
         print(f"round {index + 1} of {bench.args.rounds}: host speed probe {probes[-1]:.0f} ms", flush=True)
-        for name in (g for g in ROUND_GROUPS if g in selected):
-            GROUPS[name](bench)
+        if any(name in selected for name in ROUND_GROUPS):
+            run_round(bench, selected)
     bench.round = None
     return probes
 
@@ -405,7 +457,7 @@ def main() -> None:
     inproc = inprocess.measure(SERVER_CPU, args.seconds / 2) if "inprocess" in selected else {}
     probes = run_rounds(bench, selected)
     for name in selected:
-        if GROUPS.get(name) and name not in ROUND_GROUPS:
+        if GROUPS.get(name):
             GROUPS[name](bench)
     results = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),

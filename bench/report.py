@@ -2,7 +2,7 @@
 
 Points that feed the targets are measured in several rounds (see bench/__main__.py): the table
 shows each point's median over its rounds, and each target is computed within each round (so a
-ratio compares points measured minutes apart, not a quarter of an hour) and reported as the
+ratio compares points measured seconds apart, not a quarter of an hour) and reported as the
 median of those ratios with their range.
 """
 
@@ -128,11 +128,14 @@ MEDIAN_KEYS = ("rps", "rows_per_s", "messages_per_s", "mean_ms", "p50_ms", "p99_
 
 
 def median_points(points: list[dict]) -> list[dict]:
-    """One row per (group, point, in flight), in first-measured order: the median of each number
-    over its rounds, with the lowest and highest req/s. A point that failed in any round is
-    reported failed (with its first failure): a load that errs is never averaged away."""
+    """One row per (group, point, in flight): the median of each number over its rounds, with the
+    lowest and highest req/s. A point that failed in any round is reported failed (with its first
+    failure): a load that errs is never averaged away. Rows come group by group, in the order
+    groups were first measured, and within a group in first-measured order (a round interleaves
+    its groups' points)."""
+    groups = list(dict.fromkeys(row["group"] for row in points))
     measured: dict[tuple, list[dict]] = {}
-    for row in points:
+    for row in sorted(points, key=lambda row: groups.index(row["group"])):  # stable
         measured.setdefault((row["group"], row["point"], row["concurrency"]), []).append(row)
     summary = []
     for rows in measured.values():

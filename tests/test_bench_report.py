@@ -40,6 +40,25 @@ def test_median_points_takes_each_numbers_median_and_keeps_the_req_s_range():
     assert summary["rounds"] == 3
 
 
+def test_median_points_lists_interleaved_points_group_by_group():
+    """A round measures its groups' points interleaved; the table still shows each group together."""
+    rows = [
+        point("constant grpc-threaded", "Predict predict", 1, 900, 0),
+        point("server (1 worker)", "Predict predict", 1, 800, 0),
+        point("constant grpc-threaded", "Predict predict", 64, 1000, 0),
+        point("server (1 worker)", "Predict predict", 64, 700, 0),
+    ]
+
+    summary = report.median_points(rows)
+
+    assert [(row["group"], row["concurrency"]) for row in summary] == [
+        ("constant grpc-threaded", 1),
+        ("constant grpc-threaded", 64),
+        ("server (1 worker)", 1),
+        ("server (1 worker)", 64),
+    ]
+
+
 def test_a_point_failed_in_any_round_is_reported_failed():
     rows = [
         point("server (1 worker)", "Predict predict", 64, 500, 0),
