@@ -189,7 +189,7 @@ def start_server(bench: Bench, name: str, extra: list[str], cpu: str | None = SE
     args = ["-m", "server", "--port", str(port), *metrics, "--log-level", "warning", *extra]
     service = bench.start(name, args, cpu)
     service.port = port
-    wait_until(lambda: checks.grpc_health(port))
+    service.wait_ready(lambda: checks.grpc_health(port))
     service.startup_seconds = time.monotonic() - started
     return service
 
@@ -236,11 +236,7 @@ def start_proxy(bench: Bench, name: str, server: Service, extra: list[str]) -> S
     args = ["-m", "proxy", "--port", str(port), "--upstream", f"127.0.0.1:{server.port}", *extra]
     proxy = bench.start(name, args)
     proxy.port = port
-    try:
-        wait_until(form_check(port))
-    except BaseException:
-        proxy.stop()
-        raise
+    proxy.wait_ready(form_check(port))
     return proxy
 
 

@@ -59,6 +59,14 @@ class Service:
             pending.extend(int(child) for child in children)
         return total_kib / 1024
 
+    def wait_ready(self, check: Callable[[], bool]) -> None:
+        """wait_until(check); if it never passes, stop the process before raising."""
+        try:
+            wait_until(check)
+        except BaseException:
+            self.stop()
+            raise
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
