@@ -13,7 +13,7 @@ import signal
 from tests.proxy_process import running_proxy
 from tests.rest_load import LoadResult, steady_load, wait_for_successes
 from tests.server_process import ServerProcess, free_port, running_server
-from tests.test_faults_rolling_restart import iris_calls_answered, two_replica_target
+from tests.test_faults_rolling_restart import two_replica_target, wait_until_taken_back
 
 LOAD_WORKERS = 8
 SUCCESSES_PER_PHASE = 300
@@ -42,17 +42,17 @@ async def test_sigkill_of_one_replica_fails_no_request(tmp_path):
             await wait_for_successes(result, SUCCESSES_PER_PHASE, PHASE_TIMEOUT_SECONDS)
             metrics_port = free_port()
             await asyncio.to_thread(start, ports[0], 1, "--metrics-port", str(metrics_port))
+            # The proxy reconnects to it after a backoff of up to 2 s; until then load goes on.
+            taken_back_after = await asyncio.to_thread(wait_until_taken_back, metrics_port)
             await wait_for_successes(result, SUCCESSES_PER_PHASE, PHASE_TIMEOUT_SECONDS)
-            answered_by_returned_replica = await asyncio.to_thread(iris_calls_answered, metrics_port)
         finally:
             stop.set()
             await load
         assert proxy.process.poll() is None, "the proxy must not restart"
         print(
             f"SIGKILL of one replica after {sent_at_kill} requests: {result.summary()}; "
-            f"the returned replica answered {answered_by_returned_replica:.0f}"
+            f"the returned replica was taken back after {taken_back_after:.1f} s"
         )
         # At most the calls in flight on the killed replica (<= LOAD_WORKERS) could fail; gRPC's
         # retries save even those.
         assert result.failures == [], result.summary() + "\n" + "\n".join(result.failures)
-        assert answered_by_returned_replica > 0, "the proxy never sent a call to the returned replica"
