@@ -336,7 +336,8 @@ def run_soak(bench: Bench) -> None:
 def run_levers(bench: Bench) -> None:
     """Levers of the performance work, measured off in the same run: REST POST / with the row
     stream off (c1 and 64 in flight), and with coalescing off too (one unary call per request);
-    gRPC Predict with 4 handler threads."""
+    gRPC Predict and PredictBatch with 32 threads for unary calls, the default before
+    server/thread_pools.py."""
     with start_server(bench, "server for levers", []) as server:
         proxies = (
             ("row stream off", ["--row-stream", "off"], (1, 64)),
@@ -355,9 +356,13 @@ def run_levers(bench: Bench) -> None:
                         connections,
                         form_check(proxy.port),
                     )
-    with start_server(bench, "server 4 threads", ["--threads", "4"]) as server:
+    with start_server(bench, "server 32 threads", ["--threads", "32"]) as server:
         predict = functools.partial(checks.grpc_predict, server.port)
-        bench.grpc_point("lever: server --threads 4", server, PREDICT, "predict", 64, predict)
+        bench.grpc_point("lever: server --threads 32", server, PREDICT, "predict", 64, predict)
+        batch = functools.partial(checks.grpc_batch, server.port)
+        bench.grpc_point(
+            "lever: server --threads 32", server, PREDICT_BATCH, "batch1000", 64, batch, rows=1000
+        )
 
 
 # The groups each target compares, measured in every round: each starts its servers and names

@@ -28,6 +28,7 @@ from server.metrics_http import MetricsServer, start_metrics_server
 from server.model import IrisModel
 from server.repository import ModelLoadError, ModelRepository
 from server.request_decoding import UndecodableRequestInterceptor
+from server.thread_pools import StreamingCallsPool
 from server.tls import add_port, describe
 
 logger = logging.getLogger("server")
@@ -53,7 +54,7 @@ class ApiService:
 def api_services(model: IrisModel, settings: Settings) -> list[ApiService]:
     """Every prediction API this server offers, all over the same model (health and reflection
     list each one)."""
-    iris = service.IrisPredictorService(model, max_open_streams=max(1, settings.threads // 2))
+    iris = service.IrisPredictorService(model, max_open_streams=settings.stream_threads // 2)
     v2 = inference_v2.InferenceService(model)
     return [
         ApiService(service.SERVICE_NAME, functools.partial(iris_wire.add_iris_predictor, iris)),
@@ -99,8 +100,14 @@ def start_server(settings: Settings, model: IrisModel) -> RunningServer:
             ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
             *connection_age_options(settings.max_connection_age_seconds),
         ],
-        # Metrics outermost, so they count the INVALID_ARGUMENT of an undecodable request too.
+        # Streaming calls on their own threads; then metrics, so they count the INVALID_ARGUMENT of
+        # an undecodable request too.
         interceptors=[
+            StreamingCallsPool(
+                futures.ThreadPoolExecutor(
+                    max_workers=settings.stream_threads, thread_name_prefix="grpc-stream"
+                )
+            ),
             *([MetricsInterceptor()] if settings.metrics_port else []),
             UndecodableRequestInterceptor(),
         ],
@@ -206,6 +213,7 @@ def serve(settings: Settings, worker_index: int | None = None) -> int:
         worker=worker_index,
         pid=os.getpid(),
         threads=settings.threads,
+        stream_threads=settings.stream_threads,
         max_batch_rows=settings.max_batch_rows,
         max_message_bytes=settings.max_message_bytes,
         max_concurrent_requests=settings.max_concurrent_requests,

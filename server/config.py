@@ -35,7 +35,9 @@ class Settings:
     host: str = "[::]"
     port: int = DEFAULT_PORT
     workers: int = 1
-    threads: int = 32
+    # Threads running unary calls, and threads running streaming calls (see server/thread_pools.py).
+    threads: int = 4
+    stream_threads: int = 32
     intra_op_threads: int = 1
     inter_op_threads: int = 1
     max_batch_rows: int = 10_000
@@ -127,7 +129,12 @@ _FLAGS: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "--host": ("host", _non_empty, "address to listen on ([::] and 0.0.0.0 mean every interface)"),
     "--port": ("port", _integer(0, 65535), "gRPC port; 0 picks a free one (one worker only)"),
     "--workers": ("workers", _integer(1), "server processes sharing the port (SO_REUSEPORT)"),
-    "--threads": ("threads", _integer(4), "gRPC handler threads per process"),
+    "--threads": ("threads", _integer(1), "threads running unary calls per process"),
+    "--stream-threads": (
+        "stream_threads",
+        _integer(2),
+        "threads running streaming calls per process; at most half may be open PredictStream calls",
+    ),
     "--intra-op-threads": ("intra_op_threads", _integer(1), "onnxruntime threads inside one operator"),
     "--inter-op-threads": ("inter_op_threads", _integer(1), "onnxruntime threads across operators"),
     "--max-batch-rows": ("max_batch_rows", _integer(1), "most rows one call may send"),

@@ -168,7 +168,7 @@ class IrisPredictorService(iris_pb2_grpc.IrisPredictorServicer):
         if not self._stream_slots.acquire(blocking=False):
             raise TooManyStreamsError(
                 f"{self._max_open_streams} PredictStream calls are open, the most this server takes "
-                "(--threads / 2); retry later or use PredictBatch"
+                "(--stream-threads / 2); retry later or use PredictBatch"
             )
         if not context.add_callback(self._stream_slots.release):
             self._stream_slots.release()  # the call already ended

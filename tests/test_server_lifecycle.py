@@ -184,9 +184,9 @@ def open_stream_or_status(stub) -> OpenStream | grpc.StatusCode:
     return stream
 
 
-def test_open_streams_take_at_most_half_the_threads_so_health_and_unary_calls_still_answer(tmp_path):
+def test_open_streams_take_at_most_half_the_stream_threads(tmp_path):
     with (
-        running_server(tmp_path, "--threads", "4") as server,
+        running_server(tmp_path, "--stream-threads", "4") as server,
         grpc.insecure_channel(server.target) as channel,
     ):
         stub = iris_pb2_grpc.IrisPredictorStub(channel)
@@ -212,6 +212,28 @@ def test_open_streams_take_at_most_half_the_threads_so_health_and_unary_calls_st
         assert isinstance(third, OpenStream), "a closed stream's slot was never freed"
         third.close()
         streams[1].close()
+
+
+def test_streams_holding_every_stream_thread_leave_unary_calls_their_own(tmp_path):
+    with (
+        running_server(tmp_path, "--threads", "1", "--stream-threads", "4") as server,
+        grpc.insecure_channel(server.target) as channel,
+    ):
+        stub = iris_pb2_grpc.IrisPredictorStub(channel)
+        health = health_pb2_grpc.HealthStub(channel)
+        streams = [OpenStream(stub) for _ in range(2)]
+        assert [stream.ask(SETOSA).species for stream in streams] == [0, 0]
+        watches = [health.Watch(health_pb2.HealthCheckRequest(), timeout=TIMEOUT) for _ in range(2)]
+        serving = health_pb2.HealthCheckResponse.SERVING
+        assert [next(watch).status for watch in watches] == [serving, serving]
+
+        # All four stream threads are held; the unary calls' thread is not among them.
+        assert stub.Predict(VIRGINICA, timeout=TIMEOUT).species == 2
+        assert health.Check(health_pb2.HealthCheckRequest(), timeout=TIMEOUT).status == serving
+        for watch in watches:
+            watch.cancel()
+        for stream in streams:
+            assert stream.close() == []
 
 
 def test_two_workers_share_the_port_answer_and_drain(tmp_path):
