@@ -19,17 +19,29 @@ def replace_behavior(
     return handler._replace(**{kind: wrap(getattr(handler, kind))})
 
 
-class WrappedHandlers:
-    """Each method's handler as `wrap(handler, method)` makes it, made on the method's first call
-    (and again if the service's handler for it changes)."""
+class WrappingInterceptor(grpc.ServerInterceptor):
+    """Gives gRPC each method's handler as `wrap(handler, method)` makes it, made on the method's
+    first call (and again if the service's handler for it changes)."""
 
     def __init__(self, wrap: Callable[[grpc.RpcMethodHandler, str], grpc.RpcMethodHandler]) -> None:
         self._wrap = wrap
         # method -> (the service's handler, its wrapped copy)
         self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
-    def get(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None:  # gRPC answers UNIMPLEMENTED; no handler runs
+            self.on_unknown_method(method)
+            return None
         known = self._wrapped.get(method)
         if known is None or known[0] is not handler:
             known = self._wrapped[method] = (handler, self._wrap(handler, method))
         return known[1]
+
+    def on_unknown_method(self, method: str) -> None:
+        """Called for a call to a method no service has."""

@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
-from server.handler_wrapping import WrappedHandlers, replace_behavior
+from server.handler_wrapping import WrappingInterceptor, replace_behavior
 from server.model import ModelMetadata
 
 # 100 µs to 10 s: a Predict takes a fraction of a millisecond, a large batch or stream seconds.
@@ -146,19 +146,11 @@ def _measured(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHand
     return replace_behavior(handler, lambda behavior: wrap(behavior, metrics))
 
 
-class MetricsInterceptor(grpc.ServerInterceptor):
+class MetricsInterceptor(WrappingInterceptor):
     """Counts and times every call of every service; method label = full name, /package.Service/Method."""
 
     def __init__(self) -> None:
-        self._measured = WrappedHandlers(_measured)
+        super().__init__(_measured)
 
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        handler = continuation(handler_call_details)
-        if handler is None:  # gRPC answers UNIMPLEMENTED; no handler runs
-            GRPC_REQUESTS.labels(UNKNOWN_METHOD, "UNIMPLEMENTED").inc()
-            return None
-        return self._measured.get(handler_call_details.method, handler)
+    def on_unknown_method(self, method: str) -> None:
+        GRPC_REQUESTS.labels(UNKNOWN_METHOD, "UNIMPLEMENTED").inc()

@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
-from server.handler_wrapping import WrappedHandlers, replace_behavior
+from server.handler_wrapping import WrappingInterceptor, replace_behavior
 
 
 class UndecodableMessage:
@@ -75,18 +75,8 @@ def _checked(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandl
     return checked._replace(request_deserializer=_tolerant(handler.request_deserializer))
 
 
-class UndecodableRequestInterceptor(grpc.ServerInterceptor):
+class UndecodableRequestInterceptor(WrappingInterceptor):
     """Answers undecodable request bytes with INVALID_ARGUMENT for every method of every service."""
 
     def __init__(self) -> None:
-        self._checked = WrappedHandlers(_checked)
-
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        handler = continuation(handler_call_details)
-        if handler is None:
-            return None
-        return self._checked.get(handler_call_details.method, handler)
+        super().__init__(_checked)

@@ -14,12 +14,15 @@ from typing import Any
 
 import grpc
 
-from server.handler_wrapping import WrappedHandlers, replace_behavior
+from server.handler_wrapping import WrappingInterceptor, replace_behavior
 
 
 def _on_pool(
     pool: futures.ThreadPoolExecutor, handler: grpc.RpcMethodHandler, method: str
 ) -> grpc.RpcMethodHandler:
+    if not (handler.request_streaming or handler.response_streaming):
+        return handler
+
     def routed(behavior: Callable[..., Any]) -> Callable[..., Any]:
         on_pool = functools.partial(behavior)
         # gRPC's server runs a behavior with this attribute on that pool (grpc/_server.py).
@@ -29,7 +32,7 @@ def _on_pool(
     return replace_behavior(handler, routed)
 
 
-class StreamingCallsPool(grpc.ServerInterceptor):
+class StreamingCallsPool(WrappingInterceptor):
     """Runs every streaming call of every service on `pool`; unary calls stay on the server's own.
 
     It must be the server's first (outermost) interceptor: gRPC reads the pool from the behavior
@@ -37,14 +40,4 @@ class StreamingCallsPool(grpc.ServerInterceptor):
     """
 
     def __init__(self, pool: futures.ThreadPoolExecutor) -> None:
-        self._routed = WrappedHandlers(functools.partial(_on_pool, pool))
-
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        handler = continuation(handler_call_details)
-        if handler is None or not (handler.request_streaming or handler.response_streaming):
-            return handler
-        return self._routed.get(handler_call_details.method, handler)
+        super().__init__(functools.partial(_on_pool, pool))
