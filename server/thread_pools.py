@@ -5,6 +5,11 @@ switches: on the bench VM (one core, 64 calls in flight) 4 threads answered 11-1
 Predict and PredictBatch calls than 32, with half the context switches per call. But a
 streaming call (PredictStream, health Watch, reflection) holds its thread for as long as it is
 open, so streaming calls run on a pool of their own and can never take the unary calls' threads.
+
+The health Watch runs blocking too: our interceptors' wrappers hide grpc_health's non-blocking
+flag. That is kept on purpose: with it on, a SIGTERM (HealthServicer.set, which sends to every
+watcher while holding its lock) deadlocked against a Watch closing at the same moment (whose
+close callback on gRPC's polling thread waits for that lock).
 """
 
 import functools
