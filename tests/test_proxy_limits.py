@@ -1,6 +1,7 @@
 """The proxy's limits (proxy/limits.py): in-flight POSTs, request time, and their settings."""
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 
@@ -18,18 +19,28 @@ async def unfinished_body(sent: asyncio.Event, finish: asyncio.Event) -> AsyncIt
     yield b"}"
 
 
-async def test_post_past_max_in_flight_gets_429_at_once(proxy_client):
-    """With every in-flight slot held, another POST gets 429 with Retry-After naming the setting."""
-    client = await proxy_client(max_in_flight=1)
+@contextlib.asynccontextmanager
+async def held_post(client, path: str) -> AsyncIterator[asyncio.Task]:
+    """A POST to `path` whose body stops after its first bytes, so the proxy holds it (and its
+    in-flight slot) until the block ends; yields the task that answers it."""
     sent, finish = asyncio.Event(), asyncio.Event()
     holder = asyncio.create_task(
-        client.post("/", data=unfinished_body(sent, finish), headers={"Content-Type": "application/json"})
+        client.post(path, data=unfinished_body(sent, finish), headers={"Content-Type": "application/json"})
     )
     await sent.wait()
     await asyncio.sleep(0.05)  # let the proxy start handling the held request
-    refused = await client.post("/", json={})
-    body = await refused.json()
-    finish.set()
+    try:
+        yield holder
+    finally:
+        finish.set()
+
+
+async def test_post_past_max_in_flight_gets_429_at_once(proxy_client):
+    """With every in-flight slot held, another POST gets 429 with Retry-After naming the setting."""
+    client = await proxy_client(max_in_flight=1)
+    async with held_post(client, "/") as holder:
+        refused = await client.post("/", json={})
+        body = await refused.json()
     held = await holder
     assert refused.status == 429
     assert refused.headers["Retry-After"] == "1"
@@ -41,14 +52,8 @@ async def test_post_past_max_in_flight_gets_429_at_once(proxy_client):
 async def test_get_probes_are_never_turned_away(proxy_client):
     """GET /healthz answers while every POST slot is held."""
     client = await proxy_client(max_in_flight=1)
-    sent, finish = asyncio.Event(), asyncio.Event()
-    holder = asyncio.create_task(
-        client.post("/", data=unfinished_body(sent, finish), headers={"Content-Type": "application/json"})
-    )
-    await sent.wait()
-    await asyncio.sleep(0.05)
-    probe = await client.get("/healthz")
-    finish.set()
+    async with held_post(client, "/") as holder:
+        probe = await client.get("/healthz")
     await holder
     assert probe.status == 200
 
@@ -79,17 +84,11 @@ async def test_v2_requests_get_the_v2_error_body_from_the_limits(proxy_client, a
     client = await proxy_client(max_in_flight=1, request_timeout_seconds=0.5, deadline_seconds=0.1)
     document = json.loads(await (await client.get("/openapi.json")).text())
     path, infer = "/v2/models/{name}/infer", "/v2/models/iris/infer"
-    sent, finish = asyncio.Event(), asyncio.Event()
-    holder = asyncio.create_task(
-        client.post(infer, data=unfinished_body(sent, finish), headers={"Content-Type": "application/json"})
-    )
-    await sent.wait()
-    await asyncio.sleep(0.05)  # let the proxy start handling the held request
-    refused = await client.post(infer, json={})
-    refused_body = await refused.json()
-    timed_out = await holder
-    timed_out_body = await timed_out.json()
-    finish.set()
+    async with held_post(client, infer) as holder:
+        refused = await client.post(infer, json={})
+        refused_body = await refused.json()
+        timed_out = await holder  # the held body stops arriving: 408
+        timed_out_body = await timed_out.json()
     assert (refused.status, timed_out.status) == (429, 408)
     assert "--max-in-flight" in refused_body["error"]
     assert "--request-timeout-seconds" in timed_out_body["error"]
