@@ -8,6 +8,7 @@ from sklearn.pipeline import Pipeline
 
 from export.contract import INPUT_NAME, ONNX_INPUTS, ONNX_OUTPUTS, describe_tensors
 from export.errors import ExportError
+from export.simplify import simplify_graph
 
 # Pinned rather than "latest" so a library upgrade cannot silently raise the opset the
 # server's onnxruntime must support. ai.onnx.ml 3 is the last with TreeEnsembleClassifier.
@@ -21,6 +22,8 @@ def convert_to_onnx(estimator: ClassifierMixin, n_features: int) -> onnx.ModelPr
     with float32 ones. skl2onnx (1.20) stores for each split the largest float32 not above
     the threshold, which branches identically; rounding to the nearest float32 would not.
     The parity gate's ``thresholds`` input set checks exactly this on every export.
+
+    The converted graph is then simplified (export/simplify.py): fewer nodes, the same answers.
     """
     final_step = estimator[-1] if isinstance(estimator, Pipeline) else estimator
     model = to_onnx(
@@ -29,6 +32,7 @@ def convert_to_onnx(estimator: ClassifierMixin, n_features: int) -> onnx.ModelPr
         options={id(final_step): {"zipmap": False}},
         target_opset=TARGET_OPSET,
     )
+    model = simplify_graph(model)
     onnx.checker.check_model(model, full_check=True)
     check_model_interface(model)
     return model
