@@ -77,15 +77,23 @@ def observe_inference(rows: int, seconds: float) -> None:
     BATCH_ROWS.observe(rows)
 
 
-def _final_code(context: grpc.ServicerContext, raised: bool) -> str:
-    """The status the call ends with: as set by context.abort or set_code, else by what happened."""
+def _final_code(context: grpc.ServicerContext, raised: bool, streaming: bool) -> str:
+    """The status the call ends with: as set by context.abort or set_code, else by what happened.
+
+    Whether the client went away is asked only of streams, which end that way as a matter of
+    course: `is_active` takes the call's lock, about 12 µs of a loaded unary call (interleaved
+    A/B, 64 in flight: 294 vs 306 µs of CPU a call). A unary handler that returned counts OK
+    unless its deadline had passed, as go-grpc-prometheus counts it (by what the handler did).
+    """
     code = context.code()
     if code is not None:
         return code.name
     if raised:
         return "UNKNOWN"  # grpc's answer to an exception that did not go through abort
-    if not context.is_active():  # the client went away or its deadline passed
-        return "DEADLINE_EXCEEDED" if context.time_remaining() <= 0 else "CANCELLED"
+    if context.time_remaining() <= 0:
+        return "DEADLINE_EXCEEDED"
+    if streaming and not context.is_active():  # the client cancelled the stream
+        return "CANCELLED"
     return "OK"
 
 
@@ -116,7 +124,7 @@ def _measured_unary_response(behavior: Callable[..., Any], metrics: _MethodMetri
             raised = False
             return response
         finally:
-            metrics.finish(_final_code(context, raised), started)
+            metrics.finish(_final_code(context, raised, streaming=False), started)
 
     return measured
 
@@ -135,7 +143,7 @@ def _measured_stream_response(
             raised = False
             raise
         finally:
-            metrics.finish(_final_code(context, raised), started)
+            metrics.finish(_final_code(context, raised, streaming=True), started)
 
     return measured
 

@@ -10,6 +10,7 @@ import re
 import socket
 import subprocess
 import threading
+import time
 
 import grpc
 import pytest
@@ -142,6 +143,24 @@ def test_an_open_stream_is_in_flight_until_it_ends(server, stub):
     rows.put(None)  # ends the request stream
     assert list(call) == []
     assert value(server.scrape(), "iris_grpc_requests_in_flight") == 0
+
+
+def test_a_stream_the_client_cancels_is_counted_cancelled(server, stub):
+    """A PredictStream cancelled by its client is counted CANCELLED once the server has seen it end."""
+    stream = "/iris.v1.IrisPredictor/PredictStream"
+    cancelled_before = value(server.scrape(), "iris_grpc_requests_total", method=stream, code="CANCELLED")
+    rows: queue.Queue = queue.Queue()
+    call = stub.PredictStream(iter(rows.get, None), timeout=TIMEOUT)
+    rows.put(SETOSA)
+    assert next(call).species == 0
+    call.cancel()
+    rows.put(None)
+    deadline = time.monotonic() + TIMEOUT
+    while value(server.scrape(), "iris_grpc_requests_in_flight") != 0 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the server learns of the cancellation on its own schedule
+    after = server.scrape()
+    assert value(after, "iris_grpc_requests_in_flight") == 0
+    assert value(after, "iris_grpc_requests_total", method=stream, code="CANCELLED") == cancelled_before + 1
 
 
 def test_model_info_names_the_served_model(server):
