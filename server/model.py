@@ -3,6 +3,7 @@
 """
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable
 from typing import NamedTuple
@@ -11,6 +12,10 @@ import numpy as np
 import onnxruntime
 
 WARM_UP_ROWS = (1, 64)
+# Arrays up to this many values (a Predict row is 4 in, 3 out) are checked for NaN and infinity
+# in Python: in a loaded server numpy's isfinite-then-all costs more than the loop (interleaved
+# A/B, 64 Predict calls in flight, 10 rounds: 373 vs 408 µs of server CPU a call).
+PYTHON_CHECKED_VALUES = 16
 
 
 class InvalidInput(ValueError):  # noqa: N818 (reads better than InvalidInputError)
@@ -98,7 +103,7 @@ class IrisModel:
             raise BatchTooLargeError(
                 f"{len(features)} rows in one call; the limit is {self.max_batch_rows} (--max-batch-rows)"
             )
-        if not np.isfinite(features).all():
+        if not all_finite(features):
             row, column = (int(i) for i in np.argwhere(~np.isfinite(features))[0])
             value = features[row, column]
             name = "NaN" if np.isnan(value) else ("+inf" if value > 0 else "-inf")
@@ -122,9 +127,16 @@ def check_answers(prediction: Prediction) -> None:
     depends on the model, so rather than a fixed bound on the features, the model's own answer is
     checked, after the run (a microsecond): such a row is INVALID_ARGUMENT, like a NaN feature.
     """
-    finite = np.isfinite(prediction.probabilities)
-    if not finite.all():
+    if not all_finite(prediction.probabilities):
+        finite = np.isfinite(prediction.probabilities)
         row = int(np.argmin(finite.all(axis=1)))
         raise InvalidInput(
             "features too large for the model: its class probabilities are not finite numbers", row=row
         )
+
+
+def all_finite(array: np.ndarray) -> bool:
+    """Whether no value of `array` is NaN or infinite."""
+    if array.size <= PYTHON_CHECKED_VALUES:
+        return all(map(math.isfinite, array.ravel().tolist()))
+    return bool(np.isfinite(array).all())

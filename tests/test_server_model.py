@@ -50,6 +50,25 @@ def test_a_non_finite_value_names_its_row_and_feature(model, iris_rows, value, n
     assert error.value.row == 3
 
 
+@pytest.mark.parametrize("rows", [1, 4, 5])  # 4 and 16 values are checked in Python, 20 with numpy
+@pytest.mark.parametrize(("value", "named"), [(np.nan, "NaN"), (np.inf, "+inf"), (-np.inf, "-inf")])
+def test_a_non_finite_value_in_a_small_batch_is_found(model, iris_rows, rows, value, named):
+    batch = iris_rows[:rows].copy()
+    batch[rows - 1, 2] = value
+    with pytest.raises(InvalidInput) as error:
+        model.predict(batch)
+    assert str(error.value) == f"row {rows - 1}: petal_length is {named}; features must be finite numbers"
+
+
+@pytest.mark.parametrize("rows", [1, 6])  # 3 probabilities are checked in Python, 18 with numpy
+def test_a_row_too_large_for_the_model_in_a_small_batch_is_found(model, iris_rows, rows):
+    batch = iris_rows[:rows].copy()
+    batch[rows - 1, 3] = 1e38
+    with pytest.raises(InvalidInput) as error:
+        model.predict(batch)
+    assert error.value.row == rows - 1
+
+
 @pytest.mark.parametrize(
     "rows",
     [np.zeros((2, 4), dtype=np.float64), np.zeros((2, 5), dtype=np.float32), np.zeros(4, dtype=np.float32)],
