@@ -272,8 +272,8 @@ def _paths() -> dict[str, Any]:
 
 def openapi_document(max_body_bytes: int) -> dict[str, Any]:
     request_id_text = (
-        "Request id, 1-128 printable ASCII characters; the proxy makes one (uuid4 hex) if absent or "
-        "unusable. It is echoed in the response and passed to the server."
+        "Request id, 1-128 printable ASCII characters; the proxy makes one (32 random hex digits) if "
+        "absent or unusable. It is echoed in the response and passed to the server."
     )
     return {
         "openapi": "3.1.0",
