@@ -47,7 +47,7 @@ async def upstream_channel(app: web.Application) -> AsyncIterator[None]:
 async def grpc_relay(app: web.Application) -> AsyncIterator[None]:
     """Relay direct gRPC connections to the server(s) while the app runs, when a port is set."""
     settings = app[SETTINGS]
-    relay = GrpcRelay(settings.grpc_relay_target)
+    relay = GrpcRelay(settings.grpc_relay_target, settings.grpc_relay_max_connections)
     await relay.start(settings.host, settings.grpc_relay_port)
     try:
         yield

@@ -47,9 +47,11 @@ class Settings:
     request_timeout_seconds: float = 10.0
     keepalive_seconds: float = 75.0
     # Direct gRPC through this container (proxy/grpc_relay.py): port 0 is off; each connection to
-    # the port is relayed to the next address the target resolves to.
+    # the port is relayed to the next address the target resolves to, at most this many at once
+    # (each takes two sockets; containers commonly allow 1,024 open files, shared with the REST API).
     grpc_relay_port: int = 0
     grpc_relay_target: str = "localhost:50052"
+    grpc_relay_max_connections: int = 256
     log_level: str = "INFO"
     log_format: str = "json"
     # One log line per request (proxy.access), and Prometheus metrics at GET /metrics.
@@ -179,6 +181,9 @@ _SPECS: dict[str, _Spec] = {
     ),
     "grpc_relay_target": _Spec(
         _host_and_port, "host:port, e.g. server:50052", "where the gRPC relay connects (host:port)"
+    ),
+    "grpc_relay_max_connections": _Spec(
+        _positive_int, "a positive integer", "most connections the gRPC relay holds at once (more are closed)"
     ),
     "log_level": _Spec(_one_of(LOG_LEVELS, str.upper), "one of " + ", ".join(LOG_LEVELS), "log level"),
     "log_format": _Spec(

@@ -6,6 +6,10 @@ client connection, byte for byte, to one server address, taking the resolved add
 target in turn. The relay never parses gRPC (TLS passes through untouched); a client's calls all
 go over its one HTTP/2 connection, so they reach one replica: clients that want their calls
 spread open several connections, or use the REST API, whose channel balances every call.
+
+At most `max_connections` are relayed at once (--grpc-relay-max-connections): each holds two of
+the proxy's sockets, which the REST API needs too. A connection beyond that is closed as soon as
+it is accepted, so its client's call fails at once with UNAVAILABLE and can be retried.
 """
 
 import asyncio
@@ -13,10 +17,13 @@ import contextlib
 import itertools
 import logging
 import socket
+import time
 from collections.abc import Sequence
 
 CHUNK_BYTES = 64 * 1024
 CONNECT_TIMEOUT_SECONDS = 3.0
+# While connections are being turned away, say so at most this often (not once per connection).
+REFUSAL_LOG_INTERVAL_SECONDS = 10.0
 
 log = logging.getLogger("proxy.grpc_relay")
 
@@ -43,13 +50,20 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 class GrpcRelay:
-    """Relays connections accepted on one port to the addresses `target` resolves to."""
+    """Relays connections accepted on one port to the addresses `target` resolves to, at most
+    `max_connections` at once."""
 
-    def __init__(self, target: str):
+    def __init__(self, target: str, max_connections: int):
         self.host, self.port = split_target(target)
+        self.max_connections = max_connections
         self._turns = itertools.count()
         self._connections: set[asyncio.Task] = set()
         self._server: asyncio.Server | None = None
+        self._refusals_logged_at = -REFUSAL_LOG_INTERVAL_SECONDS
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._connections)
 
     async def start(self, host: str, port: int) -> int:
         """Listen on host:port; the port bound (useful with port 0)."""
@@ -64,6 +78,10 @@ class GrpcRelay:
         await asyncio.gather(*self._connections, return_exceptions=True)
 
     async def _track(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._connections) >= self.max_connections:
+            self._log_refusal()
+            writer.close()
+            return
         task = asyncio.current_task()
         self._connections.add(task)
         try:
@@ -71,6 +89,16 @@ class GrpcRelay:
         finally:
             self._connections.discard(task)
             writer.close()
+
+    def _log_refusal(self) -> None:
+        now = time.monotonic()
+        if now - self._refusals_logged_at >= REFUSAL_LOG_INTERVAL_SECONDS:
+            self._refusals_logged_at = now
+            log.warning(
+                "grpc relay: %d connections open, the most --grpc-relay-max-connections allows; "
+                "closing new ones until some end",
+                self.max_connections,
+            )
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         infos = await asyncio.get_running_loop().getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)

@@ -1,9 +1,13 @@
 """The proxy's gRPC relay: direct gRPC through the proxy container's port reaches a server."""
 
+import asyncio
+import time
+
 import grpc
 import pytest
 
 from iris_pb import iris_pb2, iris_pb2_grpc
+from proxy.config import Settings
 from proxy.grpc_relay import GrpcRelay, pick_address, split_target
 from tests.client_process import run_client
 from tests.proxy_process import running_proxy
@@ -40,10 +44,12 @@ def test_each_connection_takes_the_next_resolved_address():
 async def relay_to(request):
     relays = []
 
-    async def start(target: str) -> int:
-        relay = GrpcRelay(target)
+    async def start(target: str, max_connections: int = Settings().grpc_relay_max_connections) -> int:
+        relay = GrpcRelay(target, max_connections)
         relays.append(relay)
         return await relay.start("127.0.0.1", 0)
+
+    start.relays = relays
 
     yield start
     for relay in relays:
@@ -70,6 +76,31 @@ async def test_a_relay_with_no_server_behind_fails_calls_with_unavailable(refuse
         with pytest.raises(grpc.aio.AioRpcError) as error:
             await iris_pb2_grpc.IrisPredictorStub(channel).Predict(SETOSA, timeout=CALL_TIMEOUT_SECONDS)
     assert error.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_connections_beyond_the_cap_are_closed_until_one_ends(iris_server, relay_to):
+    """With --grpc-relay-max-connections 1, a second connection fails at once with UNAVAILABLE while
+    the first is open, and a new one is relayed again once the first has ended."""
+    port = await relay_to(iris_server.target, max_connections=1)
+    relay = relay_to.relays[-1]
+    target = f"127.0.0.1:{port}"
+    # Each channel its own connection: channels in one process otherwise share one to a target.
+    own_connection = [("grpc.use_local_subchannel_pool", 1)]
+    async with grpc.aio.insecure_channel(target, options=own_connection) as first:
+        reply = await iris_pb2_grpc.IrisPredictorStub(first).Predict(SETOSA, timeout=CALL_TIMEOUT_SECONDS)
+        assert reply.species == 0
+        async with grpc.aio.insecure_channel(target, options=own_connection) as second:
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await iris_pb2_grpc.IrisPredictorStub(second).Predict(SETOSA, timeout=CALL_TIMEOUT_SECONDS)
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    deadline = time.monotonic() + CALL_TIMEOUT_SECONDS
+    # The relay sees the first connection end on its own schedule; its count is what to wait for.
+    while relay.open_connections and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    assert relay.open_connections == 0
+    async with grpc.aio.insecure_channel(target, options=own_connection) as third:
+        reply = await iris_pb2_grpc.IrisPredictorStub(third).Predict(SETOSA, timeout=CALL_TIMEOUT_SECONDS)
+    assert reply.species == 0
 
 
 def test_the_tutorial_client_works_through_python_m_proxy_relay(iris_server, tmp_path):
