@@ -24,6 +24,7 @@ again alone carries its own id, so the server logs a bad row's error under that 
 
 import asyncio
 import logging
+import math
 import re
 from collections.abc import Coroutine, Mapping
 from typing import Any, NamedTuple
@@ -114,10 +115,14 @@ class Coalescer:
 
     async def _predict_now(self, features: Mapping[str, float], request_id: str) -> iris_pb2.PredictReply:
         """One row at once, alone, from its caller's task (cheapest when nothing else is going on):
-        on the row stream if there is one and it answers, else as a unary Predict."""
+        on the row stream if there is one and it answers, else as a unary Predict.
+
+        A row with a NaN (the one value the proxy passes that the server always refuses) goes
+        unary at once: refused on the stream, it would end the stream and be sent again anyway.
+        """
         self._in_flight += 1
         try:
-            if self._row_stream is not None:
+            if self._row_stream is not None and all(map(math.isfinite, features.values())):
                 reply = await self._row_stream.predict(iris_pb2.PredictRequest(**features))
                 if reply is not None:
                     return reply

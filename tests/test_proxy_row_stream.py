@@ -68,12 +68,12 @@ async def test_a_second_row_while_one_is_on_the_stream_is_left_to_a_unary_call(s
 async def test_a_refused_row_gets_the_unary_error_and_the_next_row_a_new_stream(proxy_client, iris_server):
     """A row the server refuses on the stream is sent again unary, so its caller reads the same 400 as
     without the stream; the stream is not put off, so the next row goes on a new one."""
-    nan_row = {**FLOWER, "petal_width": "nan"}
+    too_large_row = {**FLOWER, "petal_width": "1e38"}  # finite, but the model's answer is not
     with_stream = await proxy_client(upstream=iris_server.target)
     without_stream = await proxy_client(upstream=iris_server.target, row_stream=False)
     answers = []
     for client in (with_stream, without_stream):
-        response = await client.post("/", data=nan_row)
+        response = await client.post("/", data=too_large_row)
         answers.append((response.status, await response.json()))
     assert answers[0] == answers[1]
     assert answers[0][0] == 400
@@ -82,6 +82,25 @@ async def test_a_refused_row_gets_the_unary_error_and_the_next_row_a_new_stream(
         (PREDICT_STREAM, "INVALID_ARGUMENT"): 1,
         (PREDICT, "INVALID_ARGUMENT"): 1,
         (PREDICT_STREAM, "OK"): 1,
+        (PREDICT, "OK"): 0,
+    }
+
+
+async def test_a_nan_row_goes_unary_and_leaves_the_stream_open(proxy_client, iris_server):
+    """A NaN row, which the server always refuses, skips the stream: its caller reads the server's
+    400 from a unary call, and the stream stays open for the next row."""
+    client = await proxy_client(upstream=iris_server.target)
+    assert (await client.post("/", data=FLOWER)).status == 200
+    response = await client.post("/", data={**FLOWER, "petal_width": "nan"})
+    assert response.status == 400
+    assert (await response.json())["error"][
+        "message"
+    ] == "petal_width is NaN; features must be finite numbers"
+    assert (await client.post("/", data=FLOWER)).status == 200
+    assert await upstream_counts(client) == {
+        (PREDICT_STREAM, "INVALID_ARGUMENT"): 0,
+        (PREDICT, "INVALID_ARGUMENT"): 1,
+        (PREDICT_STREAM, "OK"): 2,
         (PREDICT, "OK"): 0,
     }
 
