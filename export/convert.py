@@ -25,17 +25,21 @@ def convert_to_onnx(estimator: ClassifierMixin, n_features: int) -> onnx.ModelPr
 
     The converted graph is then simplified (export/simplify.py): fewer nodes, the same answers.
     """
+    model = simplify_graph(skl2onnx_graph(estimator, n_features))
+    onnx.checker.check_model(model, full_check=True)
+    check_model_interface(model)
+    return model
+
+
+def skl2onnx_graph(estimator: ClassifierMixin, n_features: int) -> onnx.ModelProto:
+    """The graph as skl2onnx writes it (probabilities as a tensor, not ZipMap), not yet simplified."""
     final_step = estimator[-1] if isinstance(estimator, Pipeline) else estimator
-    model = to_onnx(
+    return to_onnx(
         estimator,
         initial_types=[(INPUT_NAME, FloatTensorType([None, n_features]))],
         options={id(final_step): {"zipmap": False}},
         target_opset=TARGET_OPSET,
     )
-    model = simplify_graph(model)
-    onnx.checker.check_model(model, full_check=True)
-    check_model_interface(model)
-    return model
 
 
 def check_model_interface(model: onnx.ModelProto) -> None:

@@ -5,8 +5,6 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
-from skl2onnx import to_onnx
-from skl2onnx.common.data_types import FloatTensorType
 
 from export import convert, parity, train
 from export.simplify import ML_DOMAIN, simplify_graph
@@ -35,12 +33,7 @@ def test_the_logreg_pipeline_becomes_one_linear_classifier(fitted_logreg):
 
 
 def test_the_simplified_graph_answers_like_the_converted_one(fitted_logreg):
-    converted = to_onnx(
-        fitted_logreg,
-        initial_types=[("input", FloatTensorType([None, 4]))],
-        options={id(fitted_logreg[-1]): {"zipmap": False}},
-        target_opset=convert.TARGET_OPSET,
-    )
+    converted = convert.skl2onnx_graph(fitted_logreg, n_features=4)
     assert _op_types(converted) == ["Scaler", "LinearClassifier", "Normalizer"]
     features = train.load_training_data()[0]
     inputs = np.concatenate([features.astype(np.float32), parity.generated_inputs(features, seed=7)])
