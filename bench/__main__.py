@@ -357,12 +357,11 @@ def run_levers(bench: Bench) -> None:
                         form_check(proxy.port),
                     )
     with start_server(bench, "server 32 threads", ["--threads", "32"]) as server:
+        group = "lever: server --threads 32"
         predict = functools.partial(checks.grpc_predict, server.port)
-        bench.grpc_point("lever: server --threads 32", server, PREDICT, "predict", 64, predict)
+        bench.grpc_point(group, server, PREDICT, "predict", 64, predict)
         batch = functools.partial(checks.grpc_batch, server.port)
-        bench.grpc_point(
-            "lever: server --threads 32", server, PREDICT_BATCH, "batch1000", 64, batch, rows=1000
-        )
+        bench.grpc_point(group, server, PREDICT_BATCH, "batch1000", 64, batch, rows=1000)
 
 
 # The groups each target compares, measured in every round: each starts its servers and names
