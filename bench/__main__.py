@@ -181,12 +181,15 @@ def open_baselines(bench: Bench, stack: contextlib.ExitStack) -> Steps:
     return steps
 
 
-def start_server(bench: Bench, name: str, extra: list[str], cpu: str | None = SERVER_CPU) -> Service:
+def start_server(
+    bench: Bench, name: str, extra: list[str], cpu: str | None = SERVER_CPU, program: tuple = ("-m", "server")
+) -> Service:
+    """`python -m server` (or another `program` taking its flags) on a free port, once healthy."""
     port = free_port()
     started = time.monotonic()
     # Its own metrics port (not the default 9090, which another server may hold); `extra` may override.
     metrics = ["--metrics-port", str(free_port())]
-    args = ["-m", "server", "--port", str(port), *metrics, "--log-level", "warning", *extra]
+    args = [*program, "--port", str(port), *metrics, "--log-level", "warning", *extra]
     service = bench.start(name, args, cpu)
     service.port = port
     service.wait_ready(lambda: checks.grpc_health(port))
@@ -230,10 +233,12 @@ def form_check(port: int) -> Callable[[], bool]:
     return functools.partial(checks.rest_post, port, "/", FORM_BODY.encode(), FORM_TYPE, {"species": "2"})
 
 
-def start_proxy(bench: Bench, name: str, server: Service, extra: list[str]) -> Service:
+def start_proxy(
+    bench: Bench, name: str, server: Service, extra: list[str], program: tuple = ("-m", "proxy")
+) -> Service:
     """A proxy in front of `server` (pinned to CPU 0 with it), returned once POST / answers right."""
     port = free_port()
-    args = ["-m", "proxy", "--port", str(port), "--upstream", f"127.0.0.1:{server.port}", *extra]
+    args = [*program, "--port", str(port), "--upstream", f"127.0.0.1:{server.port}", *extra]
     proxy = bench.start(name, args)
     proxy.port = port
     proxy.wait_ready(form_check(port))
@@ -364,6 +369,55 @@ def run_levers(bench: Bench) -> None:
         bench.grpc_point(group, server, PREDICT_BATCH, "batch1000", 64, batch, rows=1000)
 
 
+def run_ceilings(bench: Bench) -> None:
+    """The most targets 1 and 5 could reach with part of the product's work made free
+    (bench/variants.py), each point's ratio taken within a round, --rounds rounds."""
+    variant = ("-m", "bench.variants")
+    with contextlib.ExitStack() as stack:
+        port = free_port()
+        constant = stack.enter_context(
+            bench.start("ceilings const", ["-m", "bench.baselines", "grpc-threaded", "--port", str(port)])
+        )
+        constant.port = port
+        wait_until(functools.partial(checks.grpc_predict, port))
+        servers = {"constant grpc-threaded": constant}
+        for label, program in (
+            ("server", ("-m", "server")),
+            ("server, constant handler", (*variant, "server-constant-handler")),
+            ("server, cached model run", (*variant, "server-cached-model-run")),
+        ):
+            servers[label] = stack.enter_context(
+                start_server(bench, f"ceilings {label}", [], program=program)
+            )
+        proxy = stack.enter_context(
+            start_proxy(
+                bench,
+                "ceilings proxy no upstream",
+                servers["server"],
+                ["--log-level", "warning"],
+                program=(*variant, "proxy-no-upstream"),
+            )
+        )
+        for index in range(bench.args.rounds):
+            bench.round = index
+            for label, service in servers.items():
+                check = functools.partial(checks.grpc_predict, service.port)
+                bench.grpc_point(f"{report.CEILINGS}{label}", service, PREDICT, "predict", 64, check)
+            bench.rest_point(
+                f"{report.CEILINGS}proxy, no upstream call",
+                proxy,
+                "POST / form",
+                "/",
+                FORM_BODY,
+                FORM_TYPE,
+                64,
+                form_check(proxy.port),
+            )
+        bench.round = None
+    for ceiling in report.ceilings(bench.rows):
+        print(report.ceiling_line(ceiling), flush=True)
+
+
 # The groups each target compares, measured in every round: each starts its servers and names
 # its points. The server starts first, alone, so that its start-up time is its own.
 ROUND_GROUPS: dict[str, Callable[[Bench, contextlib.ExitStack], Steps]] = {
@@ -406,6 +460,7 @@ GROUPS = {
     "observability": run_observability,
     "soak": run_soak,
     "levers": run_levers,
+    "ceilings": run_ceilings,
 }
 
 
@@ -474,6 +529,7 @@ def main() -> None:
         "soak": bench.soak,
     }
     results["targets"] = report.combined_targets(round_results(bench))
+    results["ceilings"] = report.ceilings(bench.rows)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     (args.out / "results.md").write_text(report.markdown(results))
     print(f"\nwrote {args.out / 'results.md'} and {args.out / 'results.json'}")
