@@ -1,8 +1,5 @@
 """The proxy's gRPC relay: direct gRPC through the proxy container's port reaches a server."""
 
-import asyncio
-import time
-
 import grpc
 import pytest
 
@@ -12,6 +9,7 @@ from proxy.grpc_relay import GrpcRelay, pick_address, split_target
 from tests.client_process import run_client
 from tests.proxy_process import running_proxy
 from tests.server_process import free_port
+from tests.waiting import until
 
 SETOSA = iris_pb2.PredictRequest(sepal_length=5.1, sepal_width=3.5, petal_length=1.4, petal_width=0.2)
 CALL_TIMEOUT_SECONDS = 10
@@ -93,10 +91,12 @@ async def test_connections_beyond_the_cap_are_closed_until_one_ends(iris_server,
             with pytest.raises(grpc.aio.AioRpcError) as refused:
                 await iris_pb2_grpc.IrisPredictorStub(second).Predict(SETOSA, timeout=CALL_TIMEOUT_SECONDS)
             assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
-    deadline = time.monotonic() + CALL_TIMEOUT_SECONDS
     # The relay sees the first connection end on its own schedule; its count is what to wait for.
-    while relay.open_connections and time.monotonic() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.01)
+    await until(
+        lambda: relay.open_connections == 0,
+        CALL_TIMEOUT_SECONDS,
+        lambda: f"{relay.open_connections} relayed connection(s) still open",
+    )
     assert relay.open_connections == 0
     async with grpc.aio.insecure_channel(target, options=own_connection) as third:
         reply = await iris_pb2_grpc.IrisPredictorStub(third).Predict(SETOSA, timeout=CALL_TIMEOUT_SECONDS)

@@ -10,8 +10,9 @@ import pytest
 from proxy.config import ConfigError, Settings, parse_settings
 from proxy.limits import http_server_limits
 from proxy.metrics import METRICS
+from tests.waiting import until
 
-POLL_SECONDS, POLLS = 0.001, 5000  # wait at most 5 s for the proxy to handle a request
+HANDLING_TIMEOUT_SECONDS = 5.0
 
 
 async def unfinished_body(sent: asyncio.Event, finish: asyncio.Event) -> AsyncIterator[bytes]:
@@ -41,11 +42,11 @@ async def held_post(client, path: str) -> AsyncIterator[asyncio.Task]:
 async def handling(client, requests: int) -> None:
     """Return once the proxy's in-flight gauge counts `requests` requests being handled."""
     metrics = client.app[METRICS]
-    for _ in range(POLLS):
-        if metrics.http_requests_in_flight >= requests:
-            return
-        await asyncio.sleep(POLL_SECONDS)
-    raise TimeoutError(f"the proxy was not handling {requests} request(s) within {POLLS * POLL_SECONDS:g} s")
+    await until(
+        lambda: metrics.http_requests_in_flight >= requests,
+        HANDLING_TIMEOUT_SECONDS,
+        lambda: f"the proxy was not handling {requests} request(s) within {HANDLING_TIMEOUT_SECONDS:g} s",
+    )
 
 
 async def test_post_past_max_in_flight_gets_429_at_once(proxy_client):
