@@ -142,16 +142,20 @@ def _first_line(error: Exception) -> str:
     return (str(error).splitlines() or [type(error).__name__])[0][:200]
 
 
+def start_baseline(bench: Bench, name: str, kind: str) -> Service:
+    """`python -m bench.baselines KIND` on a free port (pinned to CPU 0), not yet waited for."""
+    port = free_port()
+    service = bench.start(name, ["-m", "bench.baselines", kind, "--port", str(port)])
+    service.port = port
+    return service
+
+
 def open_baselines(bench: Bench, stack: contextlib.ExitStack) -> Steps:
     """Start the constant-answer servers; their points, by step name."""
     steps: Steps = {}
     for kind in ("grpc-threaded", "grpc-aio"):
-        port = free_port()
-        service = stack.enter_context(
-            bench.start(f"const {kind}", ["-m", "bench.baselines", kind, "--port", str(port)])
-        )
-        service.port = port
-        check = functools.partial(checks.grpc_predict, port)
+        service = stack.enter_context(start_baseline(bench, f"const {kind}", kind))
+        check = functools.partial(checks.grpc_predict, service.port)
         wait_until(check)
         point = functools.partial(bench.grpc_point, f"constant {kind}", service)
         for streams in (1, 64):
@@ -159,12 +163,8 @@ def open_baselines(bench: Bench, stack: contextlib.ExitStack) -> Steps:
         steps[f"{kind} stream64"] = functools.partial(
             point, PREDICT_STREAM, "stream64", 1, check, messages=64
         )
-    port = free_port()
-    service = stack.enter_context(
-        bench.start("const aiohttp", ["-m", "bench.baselines", "aiohttp", "--port", str(port)])
-    )
-    service.port = port
-    check = functools.partial(checks.rest_post, port, "/", FORM_BODY.encode(), FORM_TYPE, {})
+    service = stack.enter_context(start_baseline(bench, "const aiohttp", "aiohttp"))
+    check = functools.partial(checks.rest_post, service.port, "/", FORM_BODY.encode(), FORM_TYPE, {})
     wait_until(check)
     for connections in (1, 64):
         steps[f"aiohttp c{connections}"] = functools.partial(
@@ -374,12 +374,8 @@ def run_ceilings(bench: Bench) -> None:
     (bench/variants.py), each point's ratio taken within a round, --rounds rounds."""
     variant = ("-m", "bench.variants")
     with contextlib.ExitStack() as stack:
-        port = free_port()
-        constant = stack.enter_context(
-            bench.start("ceilings const", ["-m", "bench.baselines", "grpc-threaded", "--port", str(port)])
-        )
-        constant.port = port
-        wait_until(functools.partial(checks.grpc_predict, port))
+        constant = stack.enter_context(start_baseline(bench, "ceilings const", "grpc-threaded"))
+        wait_until(functools.partial(checks.grpc_predict, constant.port))
         servers = {"constant grpc-threaded": constant}
         for label, program in (
             ("server", ("-m", "server")),
