@@ -6,10 +6,10 @@ import sys
 
 from aiohttp import web
 
+from common.logs import configure_logging
 from proxy.app import make_app
 from proxy.config import ConfigError, parse_settings
 from proxy.limits import http_server_limits
-from proxy.logs import configure_logging
 
 # On SIGTERM, requests in flight get their gRPC deadline plus this to finish.
 SHUTDOWN_MARGIN_SECONDS = 1.0

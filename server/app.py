@@ -19,10 +19,10 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from common.logs import configure_logging, log_event
 from inference_pb import grpc_predict_v2_pb2_grpc
 from server import inference_v2, iris_wire, service
 from server.config import Settings
-from server.logs import configure_logging, log_event
 from server.metrics import MetricsInterceptor, observe_inference, set_model_info
 from server.metrics_http import MetricsServer, start_metrics_server
 from server.model import IrisModel

@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 import grpc
 import numpy as np
 
+from common.logs import log_event
 from iris_pb import iris_pb2, iris_pb2_grpc
 from server.iris_messages import (
     FEATURE_FIELDS,
@@ -27,12 +28,12 @@ from server.iris_messages import (
     rows_from_requests,
 )
 from server.iris_wire import BatchAnswer
-from server.logs import NO_REQUEST_ID, log_event
 from server.model import BatchTooLargeError, InvalidInput, IrisModel
 from server.repository import ModelLoadError
 
 SERVICE_NAME = iris_pb2.DESCRIPTOR.services_by_name["IrisPredictor"].full_name
 REQUEST_ID_KEY = "x-request-id"
+NO_REQUEST_ID = "-"  # logged for a call that carried no x-request-id
 
 logger = logging.getLogger("server.service")
 

@@ -13,8 +13,8 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from common.logs import configure_logging, log_event
 from server.config import WORKER_INDEX_ENV, Settings
-from server.logs import configure_logging, log_event
 from server.metrics_http import (
     MULTIPROC_DIR_ENV,
     forget_worker,

@@ -18,7 +18,7 @@ PROXY_PACKAGES = {
     "google": "protobuf",
     "prometheus_client": "prometheus-client",
 }
-PROJECT_PACKAGES = {"proxy", "iris_pb", "inference_pb"}
+PROJECT_PACKAGES = {"proxy", "common", "iris_pb", "inference_pb"}
 
 
 def test_the_proxy_imports_nothing_outside_its_image():

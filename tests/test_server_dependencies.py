@@ -18,7 +18,7 @@ SERVER_PACKAGES = {
     "onnxruntime": "onnxruntime",
     "prometheus_client": "prometheus-client",
 }
-PROJECT_PACKAGES = {"server", "iris_pb", "inference_pb"}
+PROJECT_PACKAGES = {"server", "common", "iris_pb", "inference_pb"}
 FORBIDDEN_STDLIB = {"pickle", "shelve", "marshal"}
 
 

