@@ -3,7 +3,8 @@
 import os
 import sys
 
-from server.config import SettingsError, parse_settings, worker_index
+from common.workers import worker_index
+from server.config import SettingsError, parse_settings
 
 
 def main() -> int:
@@ -19,9 +20,9 @@ def main() -> int:
     index = worker_index(os.environ)
     # Imported here: a --workers parent only starts and watches processes, it loads no model.
     if settings.workers > 1 and index is None:
-        from server.workers import run_workers
+        from server.workers import run_server_workers
 
-        return run_workers(settings, sys.argv[1:])
+        return run_server_workers(settings, sys.argv[1:])
     from server.app import serve
 
     return serve(settings, index)

@@ -18,13 +18,14 @@ from concurrent import futures
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import REGISTRY
 
 from common.logs import configure_logging, log_event
 from inference_pb import grpc_predict_v2_pb2_grpc
 from server import inference_v2, iris_wire, service
 from server.config import Settings
-from server.metrics import MetricsInterceptor, observe_inference, set_model_info
-from server.metrics_http import MetricsServer, start_metrics_server
+from server.http_endpoints import HttpEndpoints, make_http_app
+from server.metrics import MetricsInterceptor, observe_inference, set_model_info, set_serving
 from server.model import IrisModel
 from server.repository import ModelLoadError, ModelRepository
 from server.request_decoding import UndecodableRequestInterceptor
@@ -80,6 +81,7 @@ class RunningServer:
         )
         for name in ("", *self.service_names):
             self.health.set(name, status)
+        set_serving(serving)  # what GET /readyz answers (server/http_endpoints.py)
         for hook in self.serving_hooks:
             hook(serving)
 
@@ -140,16 +142,20 @@ def connection_age_options(max_age_seconds: float) -> list[tuple[str, int]]:
     ]
 
 
-def serve_metrics(settings: Settings, model: IrisModel, worker_index: int | None) -> MetricsServer | None:
-    """With --metrics-port set, record the model's runs and serve /metrics (a --workers parent
-    serves its workers' metrics instead: see server/metrics_http.py). Raises RuntimeError."""
-    if not settings.metrics_port:
+def serve_http(settings: Settings, worker_index: int | None) -> HttpEndpoints | None:
+    """With --metrics-port set, serve /metrics, /readyz and /healthz (a --workers parent serves
+    them for its workers instead: see server/workers.py). Raises RuntimeError."""
+    if not settings.metrics_port or worker_index is not None:
         return None
-    model.on_inference = observe_inference
-    set_model_info(model.metadata)
-    if worker_index is not None:
-        return None
-    return start_metrics_server(settings.host, settings.metrics_port)
+    app = make_http_app(REGISTRY, lambda: REGISTRY.get_sample_value("iris_serving") == 1)
+    return HttpEndpoints(settings.host, settings.metrics_port, app)
+
+
+def record_metrics(settings: Settings, model: IrisModel) -> None:
+    """With --metrics-port set, record the model's runs and say which model is served."""
+    if settings.metrics_port:
+        model.on_inference = observe_inference
+        set_model_info(model.metadata)
 
 
 # The main thread waits in short slices: a signal that the kernel hands to one of gRPC's threads
@@ -179,7 +185,9 @@ def serve(settings: Settings, worker_index: int | None = None) -> int:
     """Run the server until SIGTERM or SIGINT, then drain; the exit code (0, or 1 if it cannot start)."""
     configure_logging(settings.log_level, settings.log_format)
     stop = StopRequest().install()
+    http = None
     try:
+        http = serve_http(settings, worker_index)  # /readyz says 503 while the model loads
         model = ModelRepository(settings.repository).load(
             settings.model_name,
             settings.model_version,
@@ -187,15 +195,19 @@ def serve(settings: Settings, worker_index: int | None = None) -> int:
             inter_op_threads=settings.inter_op_threads,
             max_batch_rows=settings.max_batch_rows,
         )
-        metrics_server = serve_metrics(settings, model, worker_index)
+        record_metrics(settings, model)
         running = start_server(settings, model)
     except (ModelLoadError, RuntimeError) as error:
+        if http is not None:
+            http.stop()
         log_event(logger, logging.ERROR, f"server cannot start: {error}", error=str(error))
         return 1
     try:
         model.warm_up()  # health says NOT_SERVING meanwhile
     except Exception as error:  # onnxruntime raises its own exception types
         running.server.stop(None)
+        if http is not None:
+            http.stop()
         log_event(logger, logging.ERROR, f"server cannot start: warm-up failed: {error}", error=str(error))
         return 1
     running.set_serving(True)
@@ -218,7 +230,7 @@ def serve(settings: Settings, worker_index: int | None = None) -> int:
         max_message_bytes=settings.max_message_bytes,
         max_concurrent_requests=settings.max_concurrent_requests,
         transport=describe(settings),
-        metrics_port=metrics_server.port if metrics_server else None,
+        metrics_port=http.port if http else None,
     )
     while not stop.event.wait(SIGNAL_POLL_SECONDS):
         pass
@@ -236,7 +248,7 @@ def serve(settings: Settings, worker_index: int | None = None) -> int:
     # cancels (CANCELLED, never retried) calls that reach it after stop() starts refusing new ones.
     time.sleep(settings.drain_seconds)
     running.server.stop(settings.grace_seconds).wait()  # refuse new calls; in-flight ones get the grace
-    if metrics_server is not None:
-        metrics_server.stop()
+    if http is not None:
+        http.stop()
     log_event(logger, logging.INFO, "server stopped", pid=os.getpid())
     return 0

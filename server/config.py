@@ -11,6 +11,8 @@ import pathlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from common.cpus import usable_cpus
+
 DEFAULT_PORT = 50052
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("json", "text")
@@ -92,6 +94,12 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _workers(text: str) -> int:
+    if text.lower() == "auto":
+        return usable_cpus()
+    return _integer(1)(text)
+
+
 def _version(text: str) -> int | None:
     if text.lower() == "latest":
         return None
@@ -128,7 +136,11 @@ _FLAGS: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "--model-version": ("model_version", _version, "version to serve, or 'latest' (highest number)"),
     "--host": ("host", _non_empty, "address to listen on ([::] and 0.0.0.0 mean every interface)"),
     "--port": ("port", _integer(0, 65535), "gRPC port; 0 picks a free one (one worker only)"),
-    "--workers": ("workers", _integer(1), "server processes sharing the port (SO_REUSEPORT)"),
+    "--workers": (
+        "workers",
+        _workers,
+        "server processes sharing the port (SO_REUSEPORT); auto: one per CPU this process may use",
+    ),
     "--threads": ("threads", _integer(1), "threads running unary calls per process"),
     "--stream-threads": (
         "stream_threads",
@@ -234,13 +246,3 @@ def _check_together(settings: Settings) -> None:
             f"--max-batch-rows={settings.max_batch_rows} needs messages of about {needed} bytes, "
             f"more than --max-message-bytes={settings.max_message_bytes}: raise one or lower the other"
         )
-
-
-# Set by a --workers parent for each process it starts (0, 1, ...); not a user setting.
-WORKER_INDEX_ENV = "IRIS_WORKER_INDEX"
-
-
-def worker_index(environ: Mapping[str, str]) -> int | None:
-    """This process's index among the --workers processes, or None if no parent started it."""
-    text = environ.get(WORKER_INDEX_ENV)
-    return None if text is None else int(text)

@@ -1,4 +1,4 @@
-"""What the server measures, as Prometheus metrics (their exposition: server/metrics_http.py).
+"""What the server measures, as Prometheus metrics (their exposition: server/http_endpoints.py).
 
 Every RPC of every service (iris.v1, KServe V2, health, reflection) passes one interceptor that
 counts it by method and final status and times it; IrisModel reports each model run through
@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
-from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 from server.handler_wrapping import WrappingInterceptor, replace_behavior
 from server.model import ModelMetadata
@@ -64,6 +64,30 @@ MODEL_INFO = Gauge(
     ["name", "version", "sha256"],
     multiprocess_mode="livemax",
 )
+
+
+# Under --workers, each worker's own value, labelled with its pid, so the parent's /readyz can ask
+# whether every worker is ready (server/workers.py).
+SERVING = Gauge(
+    "iris_serving",
+    "1 while this process takes calls (health SERVING), 0 while it loads, warms up or drains.",
+    multiprocess_mode="liveall",
+)
+
+
+def set_serving(serving: bool) -> None:
+    SERVING.set(1 if serving else 0)
+
+
+def serving_pids(registry: CollectorRegistry) -> set[int]:
+    """The worker processes whose iris_serving is 1, from a --workers parent's registry."""
+    return {
+        int(sample.labels["pid"])
+        for family in registry.collect()
+        if family.name == "iris_serving"
+        for sample in family.samples
+        if sample.value == 1 and "pid" in sample.labels
+    }
 
 
 def set_model_info(metadata: ModelMetadata) -> None:

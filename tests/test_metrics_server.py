@@ -251,7 +251,7 @@ def test_a_taken_metrics_port_stops_start_up():
         command = server_command(*address, "--metrics-port", str(port))
         result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
-    assert f"server cannot start: cannot serve metrics on --metrics-port={port}" in result.stderr
+    assert f"server cannot start: cannot serve HTTP on --metrics-port={port}" in result.stderr
 
 
 def test_connections_are_closed_after_their_maximum_age(tmp_path):
