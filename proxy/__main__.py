@@ -1,18 +1,12 @@
-"""python -m proxy: parse the settings and serve the REST API until SIGINT/SIGTERM."""
+"""python -m proxy: parse the settings, then serve the REST API (or start --workers processes that do)."""
 
-import logging
+import asyncio
 import os
 import sys
 
-from aiohttp import web
-
 from common.logs import configure_logging
-from proxy.app import make_app
+from common.workers import worker_index
 from proxy.config import ConfigError, parse_settings
-from proxy.limits import http_server_limits
-
-# On SIGTERM, requests in flight get their gRPC deadline plus this to finish.
-SHUTDOWN_MARGIN_SECONDS = 1.0
 
 
 def main() -> int:
@@ -22,18 +16,14 @@ def main() -> int:
         print(f"python -m proxy: error: {error}", file=sys.stderr)
         return 2  # a usage error, as argparse's
     configure_logging(settings.log_level, settings.log_format)
-    logging.getLogger("proxy").info(
-        "starting", extra={"host": settings.host, "port": settings.port, "upstream": settings.upstream}
-    )
-    web.run_app(
-        make_app(settings),
-        host=settings.host,
-        port=settings.port,
-        access_log=None,  # proxy.middlewares writes the access log
-        print=None,
-        **http_server_limits(settings),
-        shutdown_timeout=settings.deadline_seconds + SHUTDOWN_MARGIN_SECONDS,
-    )
+    index = worker_index(os.environ)
+    if settings.workers > 1 and index is None:
+        from proxy.workers import run_proxy_workers
+
+        return run_proxy_workers(settings, sys.argv[1:])
+    from proxy.serving import serve
+
+    asyncio.run(serve(settings, reuse_port=index is not None, worker=index))
     return 0
 
 

@@ -1,5 +1,6 @@
 """The application factory: tests build the same app `python -m proxy` runs."""
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -12,7 +13,7 @@ from proxy.limits import make_limits_middleware
 from proxy.metrics import METRICS, ProxyMetrics, UpstreamMetricsInterceptor, metrics_endpoint
 from proxy.middlewares import make_request_record_middleware, request_id_middleware
 from proxy.openapi import OPENAPI_JSON, openapi_json_text
-from proxy.routes import add_routes
+from proxy.routes import DRAINING, add_routes
 from proxy.row_stream import RowStream
 from proxy.tls import channel_credentials
 from proxy.upstream import UPSTREAM, Upstream, open_channel
@@ -23,12 +24,15 @@ CHANNEL_CLOSE_GRACE_SECONDS = 1.0
 
 
 async def upstream_channel(app: web.Application) -> AsyncIterator[None]:
-    """Own the one gRPC channel, and the coalescer of POST / calls on it, for the app's lifetime."""
+    """Own the gRPC channels, and the coalescer of POST / calls on them, for the app's lifetime."""
     settings = app[SETTINGS]
     interceptors = [UpstreamMetricsInterceptor(app[METRICS])] if METRICS in app else []
     credentials = channel_credentials(settings)
-    channel = open_channel(settings.upstream, settings.max_body_bytes, interceptors, credentials)
-    app[UPSTREAM] = upstream = Upstream(channel, settings.deadline_seconds)
+    channels = [
+        open_channel(settings.upstream, settings.max_body_bytes, interceptors, credentials)
+        for _ in range(settings.upstream_connections)
+    ]
+    app[UPSTREAM] = upstream = Upstream(channels, settings.deadline_seconds)
     row_stream = None
     if settings.row_stream:
         on_row = app[METRICS].count_stream_row if METRICS in app else None
@@ -41,7 +45,7 @@ async def upstream_channel(app: web.Application) -> AsyncIterator[None]:
         app[COALESCER].close()
         if row_stream is not None:
             row_stream.close()
-        await channel.close(grace=CHANNEL_CLOSE_GRACE_SECONDS)
+        await asyncio.gather(*(channel.close(grace=CHANNEL_CLOSE_GRACE_SECONDS) for channel in channels))
 
 
 async def grpc_relay(app: web.Application) -> AsyncIterator[None]:
@@ -68,6 +72,7 @@ def make_app(settings: Settings) -> web.Application:
     ]
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=middlewares)
     app[SETTINGS] = settings
+    app[DRAINING] = asyncio.Event()
     if metrics:
         app[METRICS] = metrics
         app.router.add_get("/metrics", metrics_endpoint, allow_head=False)

@@ -12,6 +12,7 @@ import pathlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from common.cpus import usable_cpus
 from proxy.grpc_relay import split_target
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -30,6 +31,10 @@ class Settings:
     port: int = 5000
     # A gRPC target: host:port, or dns:///host:port to balance over every address it resolves to.
     upstream: str = "localhost:50052"
+    # gRPC connections to each server address (see proxy/upstream.py): servers whose --workers share
+    # a port (SO_REUSEPORT) are reached one worker per connection. Each connection's health watch
+    # holds one of the server's --stream-threads and --max-concurrent-requests while it lasts.
+    upstream_connections: int = 4
     # gRPC deadline of the upstream call made for one HTTP request, retries included.
     deadline_seconds: float = 5.0
     # TLS to the server(s) (PEM files), see proxy/tls.py: plaintext unless a CA to verify them is
@@ -52,6 +57,11 @@ class Settings:
     grpc_relay_port: int = 0
     grpc_relay_target: str = "localhost:50052"
     grpc_relay_max_connections: int = 256
+    # Processes sharing the port (SO_REUSEPORT, see common/workers.py); auto: one per usable CPU.
+    workers: int = 1
+    # On SIGTERM, GET /readyz answers 503 this long before the proxy stops taking requests, so a load
+    # balancer checking it takes this replica out of rotation first; in-flight requests then finish.
+    drain_seconds: float = 0.0
     log_level: str = "INFO"
     log_format: str = "json"
     # One log line per request (proxy.access), and Prometheus metrics at GET /metrics.
@@ -91,6 +101,14 @@ def _positive_int(text: str) -> int:
     if number <= 0:
         raise ValueError(text)
     return number
+
+
+def _workers(text: str) -> int:
+    return usable_cpus() if text.lower() == "auto" else _positive_int(text)
+
+
+def _seconds_or_zero(text: str) -> float:
+    return 0.0 if float(text) == 0 else _positive_seconds(text)
 
 
 def _wait_microseconds(text: str) -> int:
@@ -150,6 +168,11 @@ _SPECS: dict[str, _Spec] = {
         "a gRPC target such as localhost:50052 or dns:///server:50052",
         "gRPC target of the prediction server(s); dns:///host:port balances over every address",
     ),
+    "upstream_connections": _Spec(
+        _positive_int,
+        "a positive integer (at least the servers' --workers)",
+        "gRPC connections to each server address, so every server worker sharing a port takes calls",
+    ),
     "deadline_seconds": _Spec(
         _positive_seconds, "a positive number of seconds", "gRPC deadline of each upstream call, in seconds"
     ),
@@ -184,6 +207,16 @@ _SPECS: dict[str, _Spec] = {
     ),
     "grpc_relay_max_connections": _Spec(
         _positive_int, "a positive integer", "most connections the gRPC relay holds at once (more are closed)"
+    ),
+    "workers": _Spec(
+        _workers,
+        "a positive integer, or auto (one per CPU this process may use)",
+        "proxy processes sharing the port (SO_REUSEPORT)",
+    ),
+    "drain_seconds": _Spec(
+        _seconds_or_zero,
+        "0 or a positive number of seconds",
+        "on SIGTERM, /readyz answers 503 this long before the proxy stops taking requests",
     ),
     "log_level": _Spec(_one_of(LOG_LEVELS, str.upper), "one of " + ", ".join(LOG_LEVELS), "log level"),
     "log_format": _Spec(

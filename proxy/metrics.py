@@ -9,6 +9,7 @@ labels are listed in the README ("Metrics").
 """
 
 import asyncio
+import os
 from typing import Any
 
 import grpc
@@ -25,6 +26,8 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import choose_encoder
 
+from common.worker_metrics import workers_registry
+from common.workers import MULTIPROC_DIR_ENV
 from proxy.upstream import IRIS_SERVICE
 
 # No iris_*_created series: they would double the series scraped and tell nothing here.
@@ -40,13 +43,36 @@ OTHER_METHOD = "other"
 PREDICT_STREAM_METHOD = f"/{IRIS_SERVICE}/PredictStream"  # as gRPC names it in the interceptor
 
 
+class InFlightCount:
+    """A plain count of requests being handled, read at scrape time: the proxy answers requests on
+    one thread, and a locked Gauge.inc() and dec() per request cost more."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def inc(self) -> None:
+        self.value += 1
+
+    def dec(self) -> None:
+        self.value -= 1
+
+
 class ProxyMetrics:
-    """The proxy's metrics in their own registry (which also reports the process)."""
+    """The proxy's metrics in their own registry (which also reports the process).
+
+    Under --workers (PROMETHEUS_MULTIPROC_DIR set by the parent, see common/worker_metrics.py) each
+    worker writes its values to the shared directory and answers GET /metrics with the sum over
+    every worker, and each worker's process_* metrics labelled by `worker`.
+    """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
-            self.registry.register(collector)
+        workers_directory = os.environ.get(MULTIPROC_DIR_ENV)
+        if workers_directory is None:
+            for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+                self.registry.register(collector)
         self.http_requests = Counter(
             "iris_http_requests",
             "HTTP requests answered, by route template, method and status.",
@@ -60,12 +86,16 @@ class ProxyMetrics:
             buckets=REQUEST_BUCKETS_SECONDS,
             registry=self.registry,
         )
-        # A plain count, read at scrape time: the proxy answers requests on one thread, and a
-        # locked Gauge.inc() and dec() per request cost more than a counter and a function.
-        self.http_requests_in_flight = 0
-        Gauge(
-            "iris_http_requests_in_flight", "HTTP requests being handled now.", registry=self.registry
-        ).set_function(lambda: self.http_requests_in_flight)
+        in_flight = Gauge(
+            "iris_http_requests_in_flight",
+            "HTTP requests being handled now.",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.http_requests_in_flight: InFlightCount | Gauge = in_flight
+        if workers_directory is None:
+            self.http_requests_in_flight = count = InFlightCount()
+            in_flight.set_function(lambda: count.value)
         self.upstream_requests = Counter(
             "iris_upstream_requests",
             "gRPC calls the proxy made to the server(s), by full method name and final status code "
@@ -76,6 +106,9 @@ class ProxyMetrics:
         # (route, method, status) -> its latency histogram and request counter. Routes are
         # templates and methods a fixed set, so the keys are few.
         self._request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._exposed = self.registry
+        if workers_directory is not None:
+            self._exposed = workers_registry(workers_directory, parent_pid=os.getppid())
 
     def record_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request of `route` (a template) and observe its latency."""
@@ -99,7 +132,7 @@ class ProxyMetrics:
         """The metrics and their content type, in the format the Accept header asks for (as the
         server's /metrics does): Prometheus text by default, OpenMetrics if preferred."""
         encode, content_type = choose_encoder(accept)
-        return encode(self.registry), content_type
+        return encode(self._exposed), content_type
 
 
 METRICS = web.AppKey("metrics", ProxyMetrics)

@@ -55,7 +55,7 @@ def make_request_record_middleware(metrics: ProxyMetrics | None, log_access: boo
     async def request_record_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
         if metrics is not None:
-            metrics.http_requests_in_flight += 1
+            metrics.http_requests_in_flight.inc()
         status = 500  # if the handler raises past the error middleware, aiohttp answers 500
         try:
             response = await handler(request)
@@ -65,7 +65,7 @@ def make_request_record_middleware(metrics: ProxyMetrics | None, log_access: boo
             seconds = time.perf_counter() - started
             route = route_name(request)
             if metrics is not None:
-                metrics.http_requests_in_flight -= 1
+                metrics.http_requests_in_flight.dec()
                 metrics.record_request(route, request.method, status, seconds)
             if log_access and access_log.isEnabledFor(logging.INFO):
                 _log_access(request, route, status, seconds)

@@ -1,5 +1,7 @@
 """Handlers of the iris REST API: each parses its body, makes one gRPC call, shapes the reply."""
 
+import asyncio
+
 import grpc
 from aiohttp import web
 
@@ -12,6 +14,8 @@ from proxy.upstream import UPSTREAM
 from proxy.v2_routes import PREFIX as V2_PREFIX
 from proxy.v2_routes import make_v2_app
 
+# Set once the process is stopping (proxy/serving.py): GET /readyz answers 503 from then on.
+DRAINING = web.AppKey("draining", asyncio.Event)
 # /readyz answers within this (or the request deadline, if shorter), even with no server up.
 READY_DEADLINE_SECONDS = 1.0
 
@@ -36,7 +40,10 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """GET /readyz: 200 when the server's health check says SERVING, else 503."""
+    """GET /readyz: 200 when the server's health check says SERVING, else 503 (also once this proxy
+    is draining)."""
+    if request.app[DRAINING].is_set():
+        raise web.HTTPServiceUnavailable(text="the proxy is draining: it stops taking requests soon")
     upstream = request.app[UPSTREAM]
     deadline = min(READY_DEADLINE_SECONDS, upstream.deadline_seconds)
     try:

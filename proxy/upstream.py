@@ -1,13 +1,17 @@
-"""The proxy's one long-lived gRPC channel to the prediction server(s), and the calls made on it.
+"""The proxy's long-lived gRPC channels to the prediction server(s), and the calls made on it.
 
-The channel is opened once per process and shared by every request (HTTP/2 multiplexes the
-calls). With a `dns:///host:port` target it connects to every address the name resolves to
-and spreads calls over them (round_robin), so more server replicas take more load. Calls
+The channels are opened once per process and shared by every request (HTTP/2 multiplexes the
+calls). With a `dns:///host:port` target each connects to every address the name resolves to
+and spreads calls over them (round_robin), so more server replicas take more load. There are
+--upstream-connections of them, each with its own connections (a local subchannel pool), and
+each call takes the next: a server whose --workers share one port (SO_REUSEPORT) hands each
+connection to one worker, so one connection per address would reach one worker only. Calls
 that fail with UNAVAILABLE (a replica going away, a model not yet ready) are retried by gRPC
 itself, a bounded number of times, within the call's deadline. Calls never wait for a
 connection (wait_for_ready is False): with no server up they fail fast with UNAVAILABLE.
 """
 
+import itertools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -78,6 +82,9 @@ def channel_options(max_body_bytes: int) -> list[tuple[str, str | int]]:
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.primary_user_agent", "iris-proxy"),
+        # Channels with equal options share connections (gRPC's global subchannel pool): a pool of
+        # its own gives each channel connections of its own, to reach more server workers.
+        ("grpc.use_local_subchannel_pool", 1),
     ]
 
 
@@ -99,18 +106,33 @@ def _metadata(request_id: str) -> tuple[tuple[str, str], ...]:
 
 
 class Upstream:
-    """The calls the proxy makes to the prediction server(s), all on one shared channel.
+    """The calls the proxy makes to the prediction server(s), over one or more channels.
 
-    Every call carries the HTTP request's id as gRPC metadata `x-request-id` and the
-    per-request deadline. Failures leave as grpc.aio.AioRpcError (see errors.py).
+    Each use of `iris`, `health` or `inference` takes the next channel's stub in turn. Every call
+    carries the HTTP request's id as gRPC metadata `x-request-id` and the per-request deadline.
+    Failures leave as grpc.aio.AioRpcError (see errors.py).
     """
 
-    def __init__(self, channel: grpc.aio.Channel, deadline_seconds: float) -> None:
-        self.channel = channel
+    def __init__(self, channels: Sequence[grpc.aio.Channel], deadline_seconds: float) -> None:
+        self.channels = list(channels)
         self.deadline_seconds = deadline_seconds
-        self.iris = iris_pb2_grpc.IrisPredictorStub(channel)
-        self.health = health_pb2_grpc.HealthStub(channel)
-        self.inference = grpc_predict_v2_pb2_grpc.GRPCInferenceServiceStub(channel)
+        self._iris = itertools.cycle([iris_pb2_grpc.IrisPredictorStub(channel) for channel in channels])
+        self._health = itertools.cycle([health_pb2_grpc.HealthStub(channel) for channel in channels])
+        self._inference = itertools.cycle(
+            [grpc_predict_v2_pb2_grpc.GRPCInferenceServiceStub(channel) for channel in channels]
+        )
+
+    @property
+    def iris(self) -> iris_pb2_grpc.IrisPredictorStub:
+        return next(self._iris)
+
+    @property
+    def health(self) -> health_pb2_grpc.HealthStub:
+        return next(self._health)
+
+    @property
+    def inference(self) -> grpc_predict_v2_pb2_grpc.GRPCInferenceServiceStub:
+        return next(self._inference)
 
     def call_options(self, request_id: str) -> dict[str, Any]:
         """Keyword arguments of a call on one of the stubs: deadline, x-request-id, fail fast."""

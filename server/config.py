@@ -38,8 +38,10 @@ class Settings:
     port: int = DEFAULT_PORT
     workers: int = 1
     # Threads running unary calls, and threads running streaming calls (see server/thread_pools.py).
+    # Each client connection's health Watch holds a stream thread while it lasts (a proxy opens
+    # --upstream-connections per process), so there are enough for many; idle ones are never made.
     threads: int = 4
-    stream_threads: int = 32
+    stream_threads: int = 64
     intra_op_threads: int = 1
     inter_op_threads: int = 1
     max_batch_rows: int = 10_000

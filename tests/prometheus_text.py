@@ -1,7 +1,9 @@
 """Read a /metrics answer with prometheus-client's own parser, as Prometheus would."""
 
+import pathlib
 import urllib.request
 
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -31,3 +33,22 @@ def value(samples: Samples, name: str, /, **labels: str) -> float:
 def label_values(samples: Samples, name: str, label: str) -> set[str]:
     """Every value `label` takes in the samples called `name`."""
     return {dict(labels)[label] for sample, labels in samples if sample == name and label in dict(labels)}
+
+
+def per_process(directory: pathlib.Path, name: str) -> dict[int, float]:
+    """{pid: the sum of `name`'s samples} over the counter files one --workers parent's processes
+    wrote to their shared metrics directory (common/worker_metrics.py), one file per process."""
+    totals = {}
+    for path in directory.glob("counter_*.db"):
+        pid = int(path.stem.rsplit("_", 1)[1])
+        families = MultiProcessCollector.merge([str(path)], accumulate=False)
+        totals[pid] = sum(
+            sample.value for family in families for sample in family.samples if sample.name == name
+        )
+    return totals
+
+
+def workers_metrics_directory(tmp_dir: pathlib.Path) -> pathlib.Path:
+    """The metrics directory a --workers parent started with TMPDIR=`tmp_dir` made there."""
+    [directory] = tmp_dir.glob("iris-metrics-*")
+    return directory

@@ -101,9 +101,9 @@ async def test_server_refuses_calls_past_its_limit_at_once(tmp_path):
 async def test_proxy_answers_server_refusals_429_with_retry_after(tmp_path):
     """The server's RESOURCE_EXHAUSTED reaches REST clients as 429 + Retry-After, never as 5xx."""
     with (
-        # 2: the proxy's health watch of the server holds one call for good.
+        # 2: the health watch of the proxy's one connection holds one call for good.
         running_server(tmp_path, "--threads", "4", "--max-concurrent-requests", "2") as server,
-        running_proxy(tmp_path, server.target) as proxy,
+        running_proxy(tmp_path, server.target, "--upstream-connections", "1") as proxy,
     ):
         result = await rest_overload(f"{proxy.url}/")
         after = await burst(f"{proxy.url}/", 1, expected=())

@@ -43,7 +43,7 @@ async def handling(client, requests: int) -> None:
     """Return once the proxy's in-flight gauge counts `requests` requests being handled."""
     metrics = client.app[METRICS]
     await until(
-        lambda: metrics.http_requests_in_flight >= requests,
+        lambda: metrics.http_requests_in_flight.value >= requests,
         HANDLING_TIMEOUT_SECONDS,
         lambda: f"the proxy was not handling {requests} request(s) within {HANDLING_TIMEOUT_SECONDS:g} s",
     )
