@@ -16,7 +16,7 @@ from kubernetes_validate.utils import SchemaNotFoundError, ValidationError
 
 from proxy import config as proxy_config
 from proxy import routes as proxy_routes
-from proxy.__main__ import SHUTDOWN_MARGIN_SECONDS
+from proxy.serving import SHUTDOWN_MARGIN_SECONDS
 from server import config as server_config
 from server import inference_v2, service
 from server.app import ACCEPTING_CALLS_HEALTH_NAME
@@ -259,7 +259,7 @@ def stop_seconds(pod: dict) -> float:
     drain = float(setting(pod, "IRIS_DRAIN_SECONDS"))
     if program(pod) == "server":
         return float(command[1]) + drain + float(setting(pod, "IRIS_GRACE_SECONDS"))
-    # The proxy gives requests in flight their gRPC deadline and a margin (proxy/__main__.py).
+    # The proxy gives requests in flight their gRPC deadline and a margin (proxy/serving.py).
     return float(command[1]) + drain + float(setting(pod, "IRIS_DEADLINE_SECONDS")) + SHUTDOWN_MARGIN_SECONDS
 
 
