@@ -8,7 +8,6 @@ from aiohttp import web
 from proxy.coalescer import COALESCER, Coalescer
 from proxy.config import Settings
 from proxy.errors import error_middleware
-from proxy.grpc_relay import GrpcRelay
 from proxy.limits import make_limits_middleware
 from proxy.metrics import METRICS, ProxyMetrics, UpstreamMetricsInterceptor, metrics_endpoint
 from proxy.middlewares import make_request_record_middleware, request_id_middleware
@@ -48,17 +47,6 @@ async def upstream_channel(app: web.Application) -> AsyncIterator[None]:
         await asyncio.gather(*(channel.close(grace=CHANNEL_CLOSE_GRACE_SECONDS) for channel in channels))
 
 
-async def grpc_relay(app: web.Application) -> AsyncIterator[None]:
-    """Relay direct gRPC connections to the server(s) while the app runs, when a port is set."""
-    settings = app[SETTINGS]
-    relay = GrpcRelay(settings.grpc_relay_target, settings.grpc_relay_max_connections)
-    await relay.start(settings.host, settings.grpc_relay_port)
-    try:
-        yield
-    finally:
-        await relay.close()
-
-
 def make_app(settings: Settings) -> web.Application:
     # Outermost first: the id exists before anything logs; errors become responses before the
     # metrics and the access log record their status. Switched-off recording costs nothing.
@@ -78,7 +66,5 @@ def make_app(settings: Settings) -> web.Application:
         app.router.add_get("/metrics", metrics_endpoint, allow_head=False)
     app[OPENAPI_JSON] = openapi_json_text(settings.max_body_bytes)
     app.cleanup_ctx.append(upstream_channel)
-    if settings.grpc_relay_port:
-        app.cleanup_ctx.append(grpc_relay)
     add_routes(app)
     return app

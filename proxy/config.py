@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from common.cpus import usable_cpus
-from proxy.grpc_relay import split_target
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("json", "text")
@@ -51,12 +50,6 @@ class Settings:
     max_in_flight: int = 128
     request_timeout_seconds: float = 10.0
     keepalive_seconds: float = 75.0
-    # Direct gRPC through this container (proxy/grpc_relay.py): port 0 is off; each connection to
-    # the port is relayed to the next address the target resolves to, at most this many at once
-    # (each takes two sockets; containers commonly allow 1,024 open files, shared with the REST API).
-    grpc_relay_port: int = 0
-    grpc_relay_target: str = "localhost:50052"
-    grpc_relay_max_connections: int = 256
     # Processes sharing the port (SO_REUSEPORT, see common/workers.py); auto: one per usable CPU.
     workers: int = 1
     # On SIGTERM, GET /readyz answers 503 this long before the proxy stops taking requests, so a load
@@ -125,15 +118,6 @@ def _readable_file(text: str) -> pathlib.Path:
     return path
 
 
-def _port_or_off(text: str) -> int:
-    return 0 if text == "0" else _port(text)
-
-
-def _host_and_port(text: str) -> str:
-    split_target(text)
-    return text
-
-
 def _no_space(text: str) -> str:
     if not text or any(c.isspace() for c in text):
         raise ValueError(text)
@@ -198,15 +182,6 @@ _SPECS: dict[str, _Spec] = {
         _positive_seconds,
         "a positive number of seconds",
         "a connection without a complete request for this long (idle, or trickling) is closed",
-    ),
-    "grpc_relay_port": _Spec(
-        _port_or_off, "0 (off) or an integer from 1 to 65535", "port relaying gRPC to the server(s)"
-    ),
-    "grpc_relay_target": _Spec(
-        _host_and_port, "host:port, e.g. server:50052", "where the gRPC relay connects (host:port)"
-    ),
-    "grpc_relay_max_connections": _Spec(
-        _positive_int, "a positive integer", "most connections the gRPC relay holds at once (more are closed)"
     ),
     "workers": _Spec(
         _workers,

@@ -28,6 +28,8 @@ class LoadResult:
         default_factory=lambda: collections.defaultdict(list)
     )  # seconds, by status
     failures: list[str] = dataclasses.field(default_factory=list)  # one line per failed request
+    # When each failed request was sent (time.monotonic()), in the order of `failures`.
+    failures_sent_at: list[float] = dataclasses.field(default_factory=list)
     # The error message of each answer that was not a 200, by status.
     messages: dict[int, list[str]] = dataclasses.field(default_factory=lambda: collections.defaultdict(list))
     retry_after: collections.Counter = dataclasses.field(default_factory=collections.Counter)
@@ -62,7 +64,8 @@ async def post_flower(
     session: aiohttp.ClientSession, url: str, result: LoadResult, expected: tuple[int, ...] = ()
 ) -> None:
     """POST the tutorial flower to `url` once and record the outcome in `result`."""
-    started = time.perf_counter()
+    started, sent_at = time.perf_counter(), time.monotonic()
+    failures = len(result.failures)
     try:
         async with session.post(url, json=FLOWER) as response:
             body = await response.json(content_type=None)
@@ -72,6 +75,7 @@ async def post_flower(
     except (TimeoutError, aiohttp.ClientError, ValueError) as error:
         result.statuses["exception"] += 1
         result.failures.append(f"{type(error).__name__}: {error}")
+        result.failures_sent_at.append(sent_at)
         return
     result.statuses[status] += 1
     result.latencies[status].append(time.perf_counter() - started)
@@ -81,6 +85,8 @@ async def post_flower(
         result.failures.append(f"wrong answer {body}")
     elif status != 200 and status not in expected:
         result.failures.append(f"{status} {body}")
+    if len(result.failures) > failures:
+        result.failures_sent_at.append(sent_at)
 
 
 async def steady_load(

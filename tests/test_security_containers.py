@@ -1,5 +1,5 @@
 """The containers are hardened as the compose file and Dockerfiles say: read-only root filesystem,
-no new privileges, every capability dropped, and a non-root user, for both services.
+no new privileges, every capability dropped, and a non-root user, for every service.
 
 (The running images are checked by tests/test_e2e_compose.py when a Docker engine is there:
 non-root, and no scikit-learn or pickle in the server image.)
@@ -12,7 +12,7 @@ import yaml
 
 from tests.server_process import REPO_ROOT
 
-SERVICES = {"server": "Dockerfile.server", "proxy": "Dockerfile.proxy"}
+SERVICES = {"server": "Dockerfile.server", "proxy": "Dockerfile.proxy", "edge": "Dockerfile.edge"}
 
 
 @pytest.fixture(scope="module")
@@ -52,3 +52,9 @@ def test_runs_as_a_non_root_user(compose, service, dockerfile):
     assert users, f"{dockerfile} has no USER: it would run as root"
     assert users[-1].split(":")[0] not in ("root", "0")
     assert str(compose["services"][service].get("user", users[-1])).split(":")[0] not in ("root", "0")
+
+
+def test_only_the_edge_publishes_ports(compose):
+    """Clients reach the product through the edge alone; replicas are found by DNS, never published."""
+    published = {name: bool(service.get("ports")) for name, service in compose["services"].items()}
+    assert published == {"edge": True, "proxy": False, "server": False}
