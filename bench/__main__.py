@@ -17,23 +17,26 @@ import functools
 import json
 import pathlib
 import platform
-import time
 from collections.abc import Callable
 
-from bench import checks, frames, inprocess, loadgen, report, soak, tools
+from bench import checks, frames, inprocess, loadgen, report, scale, soak, tools
 from bench.processes import Service, free_port, wait_until
-
-SERVER_CPU, LOAD_CPU = "0", "1"
-FORM_BODY = "sepal_length=6.8&sepal_width=3.2&petal_length=5.9&petal_width=2.3"
-JSON_BODY = json.dumps(
-    dict(zip(["sepal_length", "sepal_width", "petal_length", "petal_width"], frames.VIRGINICA, strict=True))
+from bench.product import (
+    BATCH_ROWS_REST,
+    FORM_BODY,
+    FORM_TYPE,
+    JSON_BODY,
+    LOAD_CPU,
+    MODEL_INFER,
+    PREDICT,
+    PREDICT_BATCH,
+    PREDICT_STREAM,
+    SERVER_CPU,
+    form_check,
+    start_proxy,
+    start_server,
 )
-BATCH_ROWS_REST = 100
-FORM_TYPE = "application/x-www-form-urlencoded"
-PREDICT = "iris.v1.IrisPredictor/Predict"
-PREDICT_STREAM = "iris.v1.IrisPredictor/PredictStream"
-PREDICT_BATCH = "iris.v1.IrisPredictor/PredictBatch"
-MODEL_INFER = "inference.GRPCInferenceService/ModelInfer"
+
 Steps = dict[str, Callable[[], None]]  # a round's points by step name (see ROUND_STEPS)
 
 
@@ -70,24 +73,51 @@ class Bench:
         return Service(name, args, cpu, self.logs / f"{name.replace(' ', '_')}.log")
 
     def grpc_point(
-        self, group, service, method, body, streams, check, connections=1, rows=1, messages=1, cpu=LOAD_CPU
+        self,
+        group,
+        service,
+        method,
+        body,
+        streams,
+        check,
+        connections=1,
+        rows=1,
+        messages=1,
+        cpu=LOAD_CPU,
+        label=None,
+        threads=1,
     ):
         url = f"http://127.0.0.1:{service.port}/{method}"
+        seconds, warmup = self.args.seconds, self.args.warmup
         self._run(
             group,
             service,
-            f"{method.rsplit('/', 1)[1]} {body}",
+            label or f"{method.rsplit('/', 1)[1]} {body}",
             connections * streams,
             rows,
             messages,
             check,
             lambda: loadgen.h2load(
-                url, self.bodies[body], connections, streams, self.args.seconds, self.args.warmup, cpu
+                url, self.bodies[body], connections, streams, seconds, warmup, cpu, threads
             ),
         )
 
-    def rest_point(self, group, service, label, path, body, content_type, connections, check, rows=1):
+    def rest_point(
+        self,
+        group,
+        service,
+        label,
+        path,
+        body,
+        content_type,
+        connections,
+        check,
+        rows=1,
+        cpu=LOAD_CPU,
+        threads=1,
+    ):
         url = f"http://127.0.0.1:{service.port}{path}"
+        seconds, warmup = self.args.seconds, self.args.warmup
         self._run(
             group,
             service,
@@ -96,9 +126,7 @@ class Bench:
             rows,
             1,
             check,
-            lambda: loadgen.wrk(
-                url, body, content_type, connections, self.args.seconds, self.args.warmup, LOAD_CPU
-            ),
+            lambda: loadgen.wrk(url, body, content_type, connections, seconds, warmup, cpu, threads),
         )
 
     def _run(self, group, service, label, concurrency, rows, messages, check, load) -> None:
@@ -181,22 +209,6 @@ def open_baselines(bench: Bench, stack: contextlib.ExitStack) -> Steps:
     return steps
 
 
-def start_server(
-    bench: Bench, name: str, extra: list[str], cpu: str | None = SERVER_CPU, program: tuple = ("-m", "server")
-) -> Service:
-    """`python -m server` (or another `program` taking its flags) on a free port, once healthy."""
-    port = free_port()
-    started = time.monotonic()
-    # Its own metrics port (not the default 9090, which another server may hold); `extra` may override.
-    metrics = ["--metrics-port", str(free_port())]
-    args = [*program, "--port", str(port), *metrics, "--log-level", "warning", *extra]
-    service = bench.start(name, args, cpu)
-    service.port = port
-    service.wait_ready(lambda: checks.grpc_health(port))
-    service.startup_seconds = time.monotonic() - started
-    return service
-
-
 def open_server(bench: Bench, stack: contextlib.ExitStack) -> Steps:
     """Start the server (recording its start-up for this round); its points, by step name."""
     service = stack.enter_context(start_server(bench, "server", []))
@@ -226,23 +238,6 @@ def open_server(bench: Bench, stack: contextlib.ExitStack) -> Steps:
         point, PREDICT_STREAM, "stream64", 1, functools.partial(checks.grpc_stream, port), messages=64
     )
     return steps
-
-
-def form_check(port: int) -> Callable[[], bool]:
-    """A real POST / form call through the proxy on `port`, answered with species "2"."""
-    return functools.partial(checks.rest_post, port, "/", FORM_BODY.encode(), FORM_TYPE, {"species": "2"})
-
-
-def start_proxy(
-    bench: Bench, name: str, server: Service, extra: list[str], program: tuple = ("-m", "proxy")
-) -> Service:
-    """A proxy in front of `server` (pinned to CPU 0 with it), returned once POST / answers right."""
-    port = free_port()
-    args = [*program, "--port", str(port), "--upstream", f"127.0.0.1:{server.port}", *extra]
-    proxy = bench.start(name, args)
-    proxy.port = port
-    proxy.wait_ready(form_check(port))
-    return proxy
 
 
 def open_proxy(bench: Bench, stack: contextlib.ExitStack) -> Steps:
@@ -457,6 +452,7 @@ GROUPS = {
     "soak": run_soak,
     "levers": run_levers,
     "ceilings": run_ceilings,
+    "scale": scale.run_scale,
 }
 
 
@@ -501,10 +497,10 @@ def round_results(bench: Bench) -> list[dict]:
 
 def main() -> None:
     args = parse_args()
-    tools.require(["h2load", "wrk", "taskset"])
+    selected = [g for g in args.only.split(",") if g] or list(GROUPS)
+    tools.require(["h2load", "wrk", "taskset", *(["haproxy"] if "scale" in selected else [])])
     bench = Bench(args)
     bench.soak = None
-    selected = [g for g in args.only.split(",") if g] or list(GROUPS)
     inproc = inprocess.measure(SERVER_CPU, args.seconds / 2) if "inprocess" in selected else {}
     probes = run_rounds(bench, selected)
     for name in selected:
@@ -526,6 +522,7 @@ def main() -> None:
     }
     results["targets"] = report.combined_targets(round_results(bench))
     results["ceilings"] = report.ceilings(bench.rows)
+    results["scale"] = scale.scale_ratios(bench.rows)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     (args.out / "results.md").write_text(report.markdown(results))
     print(f"\nwrote {args.out / 'results.md'} and {args.out / 'results.json'}")

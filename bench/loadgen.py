@@ -56,14 +56,17 @@ def h2load(
     seconds: float,
     warmup: float,
     cpu: str | None,
+    threads: int = 1,
 ) -> LoadResult:
-    """POST `body` (gRPC frames) to `url` over `connections` x `streams` concurrent HTTP/2 streams."""
+    """POST `body` (gRPC frames) to `url` over `connections` x `streams` concurrent HTTP/2 streams,
+    from `threads` threads."""
     with tempfile.NamedTemporaryFile(suffix=".log") as log:
         command = [
             "h2load",
             f"--duration={seconds:g}",
             f"--warm-up-time={warmup:g}",
             f"--clients={connections}",
+            f"--threads={min(threads, connections)}",
             f"--max-concurrent-streams={streams}",
             f"--log-file={log.name}",
             *GRPC_HEADERS,
@@ -93,9 +96,17 @@ def h2load(
 
 
 def wrk(
-    url: str, body: str, content_type: str, connections: int, seconds: float, warmup: float, cpu: str | None
+    url: str,
+    body: str,
+    content_type: str,
+    connections: int,
+    seconds: float,
+    warmup: float,
+    cpu: str | None,
+    threads: int = 1,
 ) -> LoadResult:
-    """POST `body` to `url` over `connections` keep-alive connections, after a discarded warm-up."""
+    """POST `body` to `url` over `connections` keep-alive connections from `threads` threads, after
+    a discarded warm-up."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
         script.write(WRK_SCRIPT.format(content_type=content_type, body=body))
         script.flush()
@@ -103,7 +114,7 @@ def wrk(
         def run(duration: float) -> str:
             command = [
                 "wrk",
-                "-t1",
+                f"-t{min(threads, connections)}",
                 f"-c{connections}",
                 f"-d{duration:g}s",
                 "--timeout",

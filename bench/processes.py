@@ -32,11 +32,19 @@ def wait_until(check: Callable[[], bool], timeout: float = READY_TIMEOUT_SECONDS
 
 
 class Service:
-    """A server process of the benchmark, pinned to `cpu` (None: unpinned), logging to `log_path`."""
+    """A server process of the benchmark, pinned to `cpu` (None: unpinned), logging to `log_path`:
+    `program args...`, by default this Python."""
 
-    def __init__(self, name: str, args: list[str], cpu: str | None, log_path: pathlib.Path):
+    def __init__(
+        self,
+        name: str,
+        args: list[str],
+        cpu: str | None,
+        log_path: pathlib.Path,
+        program: str = sys.executable,
+    ):
         self.name = name
-        command = [sys.executable, *args]
+        command = [program, *args]
         if cpu is not None:
             command = ["taskset", "-c", cpu, *command]
         self.log = log_path.open("wb")

@@ -257,7 +257,28 @@ def markdown(results: dict) -> str:
                 f"| {ceiling['ceiling']} | {_fmt(ceiling['value'])} | "
                 f"{_fmt(ceiling['low'])} - {_fmt(ceiling['high'])} | {ceiling['goal']:g} |"
             )
+    lines += scale_markdown(results)
     return "\n".join(lines) + "\n"
+
+
+def scale_markdown(results: dict) -> list[str]:
+    """The `scale` group's ratios, and how one gRPC connection's calls spread over the servers."""
+    if not results.get("scale"):
+        return []
+    lines = [
+        "",
+        "| scale (group `scale`, unpinned; median of the rounds' ratios) | ratio | rounds' range |",
+        "|---|---:|---:|",
+    ]
+    for ratio in results["scale"]:
+        spread = f"{_fmt(ratio['low'])} - {_fmt(ratio['high'])}"
+        lines.append(f"| {ratio['ratio']} | {_fmt(ratio['value'])} | {spread} |")
+    for row in results["points"]:
+        if row.get("calls_per_server"):
+            lines.append(
+                f"\nOne gRPC connection through the edge, calls per server: {row['calls_per_server']}."
+            )
+    return lines
 
 
 def _range(row: dict) -> str:

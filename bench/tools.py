@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import sys
 
-DEBIAN_PACKAGES = {"h2load": "nghttp2-client", "wrk": "wrk", "taskset": "util-linux"}
+DEBIAN_PACKAGES = {"h2load": "nghttp2-client", "wrk": "wrk", "taskset": "util-linux", "haproxy": "haproxy"}
 
 
 def require(commands: list[str]) -> None:

@@ -1,0 +1,65 @@
+"""bench/scale.py: the scale group's ratios are taken within a round, efficiency is
+rate(N) / (N x rate(1)), then the median and range over rounds; workers can be pinned each to a CPU of its own."""
+
+import os
+
+import pytest
+
+from bench import scale
+from tests.test_bench_report import point
+
+
+def scale_round(round_index, one, two, four):
+    return [
+        point("scale: proxy", "proxy 1 workers", 64, one, round_index),
+        point("scale: proxy", "proxy 2 workers", 64, two, round_index),
+        point("scale: proxy", "proxy 4 workers", 64, four, round_index),
+    ]
+
+
+def test_efficiency_is_each_rounds_rate_over_n_times_its_one_worker_rate_then_the_median():
+    """At 4 workers the rounds give 0.5, 0.75 and 1.0 (median 0.75); the ratio of the medians would
+    be 2000 / (4 x 1000) = 0.5, so the test fails if the medians are taken first."""
+    rows = [
+        *scale_round(0, 1000, 1800, 2000),
+        *scale_round(1, 2000, 3000, 6000),
+        *scale_round(2, 500, 1000, 2000),
+    ]
+
+    ratios = {ratio["ratio"]: ratio for ratio in scale.scale_ratios(rows)}
+
+    assert ratios["proxy efficiency at 2 workers"]["value"] == pytest.approx(0.9)
+    four = ratios["proxy efficiency at 4 workers"]
+    assert (four["value"], four["low"], four["high"]) == pytest.approx((0.75, 0.5, 1.0))
+    assert ratios["REST: proxy 4 workers / 1 worker (goal on 16 cores: 3.2)"]["value"] == pytest.approx(3.0)
+
+
+def test_a_ratio_without_both_points_is_left_out():
+    rows = scale_round(0, 1000, 1800, 2000)
+    names = {ratio["ratio"] for ratio in scale.scale_ratios(rows)}
+    assert "server efficiency at 2 workers" not in names
+    assert "proxy efficiency at 2 workers" in names
+
+
+def test_failed_points_count_in_no_ratio():
+    rows = [
+        *scale_round(0, 1000, 1800, 2000),
+        point("scale: proxy", "proxy 1 workers", 64, 0, 1, status="FAILED"),
+    ]
+    rows.append(point("scale: proxy", "proxy 2 workers", 64, 5000, 1))
+    ratios = {ratio["ratio"]: ratio for ratio in scale.scale_ratios(rows)}
+    assert ratios["proxy efficiency at 2 workers"]["value"] == pytest.approx(0.9)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="pinning two workers apart needs 2 CPUs")
+def test_pin_workers_puts_each_worker_on_a_cpu_of_its_own(tmp_path):
+    """A real --workers 2 server: each worker process ends with an affinity of one CPU, a different one."""
+    from bench.processes import Service, free_port
+
+    args = ["-m", "server", "--workers", "2", "--port", str(free_port()), "--metrics-port", "0"]
+    with Service("pinned", args, None, tmp_path / "server.log") as server:
+        cpus = scale.pin_workers(server, 2)
+        pids = scale.worker_pids(server, 2)
+        assert sorted(len(os.sched_getaffinity(pid)) for pid in pids) == [1, 1]
+        assert {next(iter(os.sched_getaffinity(pid))) for pid in pids} == set(cpus)
+        assert len(set(cpus)) == 2
