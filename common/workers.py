@@ -72,12 +72,14 @@ def run_workers(
     logger = logging.getLogger(f"{module}.workers")
     workers: dict[int, int] = {}  # pid -> worker index
     stopping = False
+    forwarded: set[int] = set()  # signals the workers were sent
 
     def forward(signum: int, _frame: object) -> None:
         nonlocal stopping
         if not stopping:
             on_stop()
         stopping = True
+        forwarded.add(signum)
         _signal_all(list(workers), signum)
 
     signal.signal(signal.SIGTERM, forward)
@@ -103,19 +105,16 @@ def run_workers(
             write_workers_file(metrics_dir, workers)
         on_exit(pid)
         code = os.waitstatus_to_exitcode(status)
-        log_event(
-            logger,
-            logging.INFO if code == 0 else logging.ERROR,
-            "worker exited",
-            worker=index,
-            pid=pid,
-            code=code,
-        )
-        if code != 0 or not stopping:
+        # A worker still starting when told to stop has no handler yet: it ends by the signal itself.
+        as_asked = stopping and (code == 0 or -code in forwarded)
+        level = logging.INFO if as_asked else logging.ERROR
+        log_event(logger, level, "worker exited", worker=index, pid=pid, code=code)
+        if not as_asked:
             exit_code = 1
         if not stopping:  # it quit on its own: take the others down too
             stopping = True
             on_stop()
+            forwarded.add(signal.SIGTERM)
             _signal_all(list(workers), signal.SIGTERM)
     log_event(logger, logging.INFO, "workers stopped", code=exit_code)
     return exit_code

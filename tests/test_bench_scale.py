@@ -1,5 +1,5 @@
 """bench/scale.py: the scale group's ratios are taken within a round, efficiency is
-rate(N) / (N x rate(1)), then the median and range over rounds; workers can be pinned each to a CPU of its own."""
+rate(N) / (N x rate(1)), then the median and range over rounds; workers are pinned a CPU each."""
 
 import os
 

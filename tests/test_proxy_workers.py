@@ -4,6 +4,7 @@ address (--upstream-connections)."""
 
 import json
 import signal
+import time
 import urllib.error
 import urllib.request
 
@@ -30,10 +31,19 @@ def get_status(url: str) -> int:
         return error.code
 
 
+def wait_for_workers(proxy, count: int) -> None:
+    """Block until `count` workers have started (running_proxy waits for the first to answer)."""
+    deadline = time.monotonic() + TIMEOUT
+    while proxy.log().count("proxy started") < count:
+        assert time.monotonic() < deadline, proxy.log()
+        time.sleep(0.02)
+
+
 def test_two_proxy_workers_share_the_port_and_the_metrics_count_them_all(iris_server, tmp_path):
     """Connections spread over both workers; either worker's /metrics counts every request."""
     env = {"TMPDIR": str(tmp_path)}
     with running_proxy(tmp_path, iris_server.target, "--workers", "2", env=env) as proxy:
+        wait_for_workers(proxy, 2)
         for _ in range(REQUESTS):
             assert post_flower(f"{proxy.url}/")["species"] == "2"
         per_worker = per_process(workers_metrics_directory(tmp_path), "iris_http_requests_total")
@@ -53,6 +63,7 @@ def test_a_draining_proxy_is_not_ready_while_it_still_answers(iris_server, tmp_p
     """After SIGTERM, /readyz answers 503 at once while POST / is answered for --drain-seconds; exit 0."""
     args = ("--workers", "2", "--drain-seconds", "5")
     with running_proxy(tmp_path, iris_server.target, *args, env={"TMPDIR": str(tmp_path)}) as proxy:
+        wait_for_workers(proxy, 2)
         assert get_status(f"{proxy.url}/readyz") == 200
         proxy.process.send_signal(signal.SIGTERM)
         statuses = set()
