@@ -57,15 +57,26 @@ def worker_pids(service: Service, count: int) -> list[int]:
     return children()
 
 
-def pin_workers(service: Service, count: int) -> list[int]:
-    """Pin worker i of `service` to the i-th CPU this process may use; the CPUs used."""
+def pin_workers(service: Service, count: int, pinned: bool = True) -> list[int]:
+    """Pin worker i of `service`, every thread of it, to the i-th CPU this process may use (or,
+    with pinned=False, free them all again); the CPUs given."""
     cpus = sorted(os.sched_getaffinity(0))
-    pinned = []
+    given = []
     for index, pid in enumerate(sorted(worker_pids(service, count))):
         cpu = cpus[index % len(cpus)]
-        os.sched_setaffinity(pid, {cpu})
-        pinned.append(cpu)
-    return pinned
+        for thread in os.listdir(f"/proc/{pid}/task"):
+            os.sched_setaffinity(int(thread), {cpu} if pinned else set(cpus))
+        given.append(cpu)
+    return given
+
+
+def free_and_pinned(index: int, point, service, count: int) -> None:
+    """Measure `point` with the workers left free and pinned, in turn; the order alternates from
+    round to round so that neither always runs on the warmer process."""
+    order = (False, True) if index % 2 == 0 else (True, False)
+    for pinned in order:
+        pin_workers(service, count, pinned)
+        point(pinned)
 
 
 def predicts_answered(metrics_port: int) -> float:
@@ -137,19 +148,27 @@ def run_scale(bench) -> None:
             with start_server(
                 bench, f"scale server {workers}", ["--workers", str(workers)], cpu=None
             ) as server:
-                server_point(f"server {workers} workers", server, workers)
-                if workers == PINNED_WORKERS:
-                    pin_workers(server, workers)
-                    server_point(f"server {workers} workers pinned", server, workers)
+                if workers != PINNED_WORKERS:
+                    server_point(f"server {workers} workers", server, workers)
+                    continue
+
+                def point(pinned: bool, server=server, workers=workers) -> None:
+                    server_point(f"server {workers} workers{' pinned' if pinned else ''}", server, workers)
+
+                free_and_pinned(index, point, server, workers)
         behind = ["--workers", str(SERVER_WORKERS_BEHIND_PROXY)]
         with start_server(bench, "scale server for proxies", behind, cpu=None) as server:
             for workers in WORKER_COUNTS:
                 flags = [*proxy_log, "--workers", str(workers)]
                 with start_proxy(bench, f"scale proxy {workers}", server, flags, cpu=None) as proxy:
-                    proxy_point(f"proxy {workers} workers", proxy)
-                    if workers == PINNED_WORKERS:
-                        pin_workers(proxy, workers)
-                        proxy_point(f"proxy {workers} workers pinned", proxy)
+                    if workers != PINNED_WORKERS:
+                        proxy_point(f"proxy {workers} workers", proxy)
+                        continue
+
+                    def point(pinned: bool, proxy=proxy, workers=workers) -> None:
+                        proxy_point(f"proxy {workers} workers{' pinned' if pinned else ''}", proxy)
+
+                    free_and_pinned(index, point, proxy, workers)
             if gunicorn:
                 program = ("-m", "bench.gunicorn_proxy")
                 flags = [*proxy_log, "--workers", str(PINNED_WORKERS)]

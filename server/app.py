@@ -5,6 +5,7 @@ the GIL while it runs, so a slow model call holds one handler thread and nothing
 checks need only a free thread, and PredictStream calls may take at most half of them.
 """
 
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -185,32 +186,47 @@ def serve(settings: Settings, worker_index: int | None = None) -> int:
     """Run the server until SIGTERM or SIGINT, then drain; the exit code (0, or 1 if it cannot start)."""
     configure_logging(settings.log_level, settings.log_format)
     stop = StopRequest().install()
-    http = None
-    try:
-        http = serve_http(settings, worker_index)  # /readyz says 503 while the model loads
-        model = ModelRepository(settings.repository).load(
-            settings.model_name,
-            settings.model_version,
-            intra_op_threads=settings.intra_op_threads,
-            inter_op_threads=settings.inter_op_threads,
-            max_batch_rows=settings.max_batch_rows,
-        )
-        record_metrics(settings, model)
-        running = start_server(settings, model)
-    except (ModelLoadError, RuntimeError) as error:
-        if http is not None:
-            http.stop()
-        log_event(logger, logging.ERROR, f"server cannot start: {error}", error=str(error))
-        return 1
-    try:
-        model.warm_up()  # health says NOT_SERVING meanwhile
-    except Exception as error:  # onnxruntime raises its own exception types
-        running.server.stop(None)
-        if http is not None:
-            http.stop()
-        log_event(logger, logging.ERROR, f"server cannot start: warm-up failed: {error}", error=str(error))
-        return 1
-    running.set_serving(True)
+    with contextlib.ExitStack() as resources:
+        try:
+            http = serve_http(settings, worker_index)  # /readyz says 503 while the model loads
+            if http is not None:
+                resources.callback(http.stop)
+            model = ModelRepository(settings.repository).load(
+                settings.model_name,
+                settings.model_version,
+                intra_op_threads=settings.intra_op_threads,
+                inter_op_threads=settings.inter_op_threads,
+                max_batch_rows=settings.max_batch_rows,
+            )
+            record_metrics(settings, model)
+            running = start_server(settings, model)
+        except (ModelLoadError, RuntimeError) as error:
+            log_event(logger, logging.ERROR, f"server cannot start: {error}", error=str(error))
+            return 1
+        try:
+            model.warm_up()  # health says NOT_SERVING meanwhile
+        except Exception as error:  # onnxruntime raises its own exception types
+            running.server.stop(None)
+            log_event(
+                logger, logging.ERROR, f"server cannot start: warm-up failed: {error}", error=str(error)
+            )
+            return 1
+        running.set_serving(True)
+        log_started(settings, running, model, worker_index, http)
+        while not stop.event.wait(SIGNAL_POLL_SECONDS):
+            pass
+        drain(settings, running, stop.signal_name)
+    log_event(logger, logging.INFO, "server stopped", pid=os.getpid())
+    return 0
+
+
+def log_started(
+    settings: Settings,
+    running: RunningServer,
+    model: IrisModel,
+    worker: int | None,
+    http: HttpEndpoints | None,
+) -> None:
     meta = model.metadata
     log_event(
         logger,
@@ -222,7 +238,7 @@ def serve(settings: Settings, worker_index: int | None = None) -> int:
         address=settings.address,
         port=running.port,
         workers=settings.workers,
-        worker=worker_index,
+        worker=worker,
         pid=os.getpid(),
         threads=settings.threads,
         stream_threads=settings.stream_threads,
@@ -232,23 +248,22 @@ def serve(settings: Settings, worker_index: int | None = None) -> int:
         transport=describe(settings),
         metrics_port=http.port if http else None,
     )
-    while not stop.event.wait(SIGNAL_POLL_SECONDS):
-        pass
+
+
+def drain(settings: Settings, running: RunningServer, signal_name: str) -> None:
+    """Say NOT_SERVING, keep answering for --drain-seconds, then stop within --grace-seconds."""
     log_event(
         logger,
         logging.INFO,
         "server draining",
-        signal=stop.signal_name,
+        signal=signal_name,
         grace_seconds=settings.grace_seconds,
         drain_seconds=settings.drain_seconds,
     )
     running.set_serving(False)
     running.health.enter_graceful_shutdown()  # NOT_SERVING for every name, accepting calls too, for good
-    # Still answering: clients watching health (the proxy) stop sending calls here meanwhile. gRPC
-    # cancels (CANCELLED, never retried) calls that reach it after stop() starts refusing new ones.
+    # Still answering: clients watching health (the proxy, the edge) stop sending calls here
+    # meanwhile. gRPC cancels (CANCELLED, never retried) calls that reach it after stop() starts
+    # refusing new ones.
     time.sleep(settings.drain_seconds)
     running.server.stop(settings.grace_seconds).wait()  # refuse new calls; in-flight ones get the grace
-    if http is not None:
-        http.stop()
-    log_event(logger, logging.INFO, "server stopped", pid=os.getpid())
-    return 0

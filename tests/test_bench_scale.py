@@ -53,13 +53,23 @@ def test_failed_points_count_in_no_ratio():
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="pinning two workers apart needs 2 CPUs")
 def test_pin_workers_puts_each_worker_on_a_cpu_of_its_own(tmp_path):
-    """A real --workers 2 server: each worker process ends with an affinity of one CPU, a different one."""
-    from bench.processes import Service, free_port
+    """A real --workers 2 server: every thread of each worker is held to one CPU, a different one for
+    each worker; freed, they may use every CPU again."""
+    from bench.checks import grpc_health
+    from bench.processes import Service, free_port, wait_until
 
-    args = ["-m", "server", "--workers", "2", "--port", str(free_port()), "--metrics-port", "0"]
+    port = free_port()
+    args = ["-m", "server", "--workers", "2", "--port", str(port), "--metrics-port", "0"]
     with Service("pinned", args, None, tmp_path / "server.log") as server:
+        wait_until(lambda: grpc_health(port))
+        wait_until(lambda: (tmp_path / "server.log").read_text().count("server started") == 2)
         cpus = scale.pin_workers(server, 2)
-        pids = scale.worker_pids(server, 2)
-        assert sorted(len(os.sched_getaffinity(pid)) for pid in pids) == [1, 1]
-        assert {next(iter(os.sched_getaffinity(pid))) for pid in pids} == set(cpus)
+        pids = sorted(scale.worker_pids(server, 2))
+        for pid, cpu in zip(pids, cpus, strict=True):
+            threads = [int(thread) for thread in os.listdir(f"/proc/{pid}/task")]
+            assert len(threads) > 1  # gRPC's and onnxruntime's threads, not only the main one
+            assert {frozenset(os.sched_getaffinity(thread)) for thread in threads} == {frozenset({cpu})}
         assert len(set(cpus)) == 2
+        scale.pin_workers(server, 2, pinned=False)
+        for pid in pids:
+            assert os.sched_getaffinity(pid) == os.sched_getaffinity(0)
