@@ -221,7 +221,7 @@ class Stack:
         edge has every replica in rotation and answers; return the seconds it took."""
         state: dict = {}
 
-        def ready() -> bool:
+        def ready_now() -> bool:
             state["replicas"] = replicas()
             if set(state["replicas"]) != {"edge", "proxy", "server"}:
                 return False
@@ -234,10 +234,14 @@ class Stack:
             wanted = {"servers": state["replicas"]["server"][1], "proxies": state["replicas"]["proxy"][1]}
             if any(state["rotation"].get(backend) != count for backend, count in wanted.items()):
                 return False
+            return post_form(self.rest_url, {k: str(v) for k, v in FLOWER.items()})["species"] == "2"
+
+        def ready() -> bool:
             try:
-                return post_form(self.rest_url, {k: str(v) for k, v in FLOWER.items()})["species"] == "2"
-            except OSError as error:
-                state["edge"] = repr(error)
+                return ready_now()
+            # A container that stopped between two commands, or an edge not listening yet.
+            except (AssertionError, ValueError, OSError) as error:
+                state["error"] = repr(error)[-500:]
                 return False
 
         return poll_until(ready, READY_SECONDS, lambda: f"the stack is not ready: {state}")
