@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from iris_pb import iris_pb2, iris_pb2_grpc
 from tests.client_process import run_client
+from tests.docker_engine import require_docker
 from tests.grpc_load import GrpcLoadResult, steady_grpc_load
 from tests.rest_load import FLOWER, LoadResult, steady_load, wait_for_successes
 from tests.waiting import until
@@ -46,17 +47,6 @@ REST_URL, GRPC_TARGET = "http://127.0.0.1:5000/", "127.0.0.1:50052"
 PREDICT = "/iris.v1.IrisPredictor/Predict"
 
 
-def _engine_missing_reason() -> str | None:
-    if shutil.which("docker") is None:
-        return "no docker CLI on PATH"
-    info = subprocess.run(["docker", "info"], capture_output=True, text=True, timeout=60)
-    if info.returncode != 0:
-        return f"no Docker engine answers: {info.stderr.strip().splitlines()[-1:]}"
-    if subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=60).returncode:
-        return "the docker compose plugin is missing"
-    return None
-
-
 def docker(*args: str, timeout: float = WAIT_SECONDS) -> str:
     """Run `docker ARGS` and return its stdout; fail the test if it fails."""
     result = subprocess.run(["docker", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
@@ -76,11 +66,7 @@ def up(*args: str) -> None:
 @pytest.fixture(scope="module")
 def product():
     """The product as `docker compose up --build` starts it; always brought down afterwards."""
-    reason = _engine_missing_reason()
-    if reason:
-        if os.environ.get("REQUIRE_DOCKER") == "1":
-            pytest.fail(f"REQUIRE_DOCKER=1 but {reason}")
-        pytest.skip(f"end-to-end tests need a Docker engine: {reason}")
+    require_docker()
     compose("build", timeout=1200)
     try:
         up()

@@ -25,6 +25,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.client_process import run_client
+from tests.docker_engine import require_docker
 from tests.grpc_load import GrpcLoadResult, steady_grpc_load
 from tests.rest_load import FLOWER, LoadResult, steady_load, wait_for_successes
 from tests.waiting import until
@@ -60,17 +61,6 @@ MAX_REQUESTS = 200_000  # a bound on each load, far above what a test sends
 SUCCESSES_PER_PHASE = 100
 PHASE_TIMEOUT_SECONDS = 60.0
 FINAL_UPDATE_STATES = ("completed", "paused", "rollback_completed", "rollback_paused")
-
-
-def _engine_missing_reason() -> str | None:
-    if shutil.which("docker") is None:
-        return "no docker CLI on PATH"
-    info = subprocess.run(["docker", "info"], capture_output=True, text=True, timeout=60)
-    if info.returncode != 0:
-        return f"no Docker engine answers: {info.stderr.strip().splitlines()[-1:]}"
-    if subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=60).returncode:
-        return "the docker compose plugin is missing"
-    return None
 
 
 def docker(
@@ -287,11 +277,7 @@ def networks() -> set[str]:
 @pytest.fixture(scope="module")
 def stack():
     """The stack deployed on a swarm, every replica healthy; always removed afterwards."""
-    reason = _engine_missing_reason()
-    if reason:
-        if os.environ.get("REQUIRE_DOCKER") == "1":
-            pytest.fail(f"REQUIRE_DOCKER=1 but {reason}")
-        pytest.skip(f"end-to-end tests need a Docker engine: {reason}")
+    require_docker()
     rest_port, grpc_port = free_ports(2)
     deployed = Stack(rest_port, grpc_port, networks_before=networks())
     started = time.monotonic()
