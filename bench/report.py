@@ -234,17 +234,7 @@ def markdown(results: dict) -> str:
             )
     if results.get("soak"):
         lines += soak_markdown(results["soak"])
-    lines += [
-        "",
-        "| target (median of the rounds' ratios) | measured | rounds' range | goal | met |",
-        "|---|---:|---:|---|---|",
-    ]
-    for target in results["targets"]:
-        met = {True: "yes", False: "**no**", None: "not measured"}[target["met"]]
-        spread = f"{_fmt(target['low'])} - {_fmt(target['high'])}" if target["rounds"] else "-"
-        lines.append(
-            f"| {target['target']} | {_fmt(target['value'])} | {spread} | {target['goal']} | {met} |"
-        )
+    lines += targets_markdown(results["targets"])
     if results.get("ceilings"):
         lines += [
             "",
@@ -261,6 +251,24 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def targets_markdown(targets: list[dict]) -> list[str]:
+    """The targets' table, unless the groups they compare did not run."""
+    if all(target["met"] is None for target in targets):
+        return []
+    lines = [
+        "",
+        "| target (median of the rounds' ratios) | measured | rounds' range | goal | met |",
+        "|---|---:|---:|---|---|",
+    ]
+    for target in targets:
+        met = {True: "yes", False: "**no**", None: "not measured"}[target["met"]]
+        spread = f"{_fmt(target['low'])} - {_fmt(target['high'])}" if target["rounds"] else "-"
+        lines.append(
+            f"| {target['target']} | {_fmt(target['value'])} | {spread} | {target['goal']} | {met} |"
+        )
+    return lines
+
+
 def scale_markdown(results: dict) -> list[str]:
     """The `scale` group's ratios, and how one gRPC connection's calls spread over the servers."""
     if not results.get("scale"):
@@ -273,10 +281,12 @@ def scale_markdown(results: dict) -> list[str]:
     for ratio in results["scale"]:
         spread = f"{_fmt(ratio['low'])} - {_fmt(ratio['high'])}"
         lines.append(f"| {ratio['ratio']} | {_fmt(ratio['value'])} | {spread} |")
-    for row in results["points"]:
-        if row.get("calls_per_server"):
+    spreads = [row for row in results["points"] if row.get("calls_per_server")]
+    if spreads:
+        lines += ["", "One gRPC connection through the edge (HAProxy), calls per server, round by round:", ""]
+        for row in spreads:
             lines.append(
-                f"\nOne gRPC connection through the edge, calls per server: {row['calls_per_server']}."
+                f"- round {row['round'] + 1}: {' / '.join(f'{n:.0f}' for n in row['calls_per_server'])}"
             )
     return lines
 
