@@ -11,7 +11,6 @@ itself, a bounded number of times, within the call's deadline. Calls never wait 
 connection (wait_for_ready is False): with no server up they fail fast with UNAVAILABLE.
 """
 
-import itertools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -105,34 +104,54 @@ def _metadata(request_id: str) -> tuple[tuple[str, str], ...]:
     return (("x-request-id", request_id),)
 
 
+class _ChannelStubs:
+    """One channel and a stub of each service on it."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self.channel = channel
+        self.iris = iris_pb2_grpc.IrisPredictorStub(channel)
+        self.health = health_pb2_grpc.HealthStub(channel)
+        self.inference = grpc_predict_v2_pb2_grpc.GRPCInferenceServiceStub(channel)
+
+
 class Upstream:
     """The calls the proxy makes to the prediction server(s), over one or more channels.
 
-    Each use of `iris`, `health` or `inference` takes the next channel's stub in turn. Every call
-    carries the HTTP request's id as gRPC metadata `x-request-id` and the per-request deadline.
-    Failures leave as grpc.aio.AioRpcError (see errors.py).
+    Each use of `iris`, `health` or `inference` takes the next connected channel's stub in turn
+    (see `_next`). Every call carries the HTTP request's id as gRPC metadata `x-request-id` and the
+    per-request deadline. Failures leave as grpc.aio.AioRpcError (see errors.py).
     """
 
     def __init__(self, channels: Sequence[grpc.aio.Channel], deadline_seconds: float) -> None:
         self.channels = list(channels)
         self.deadline_seconds = deadline_seconds
-        self._iris = itertools.cycle([iris_pb2_grpc.IrisPredictorStub(channel) for channel in channels])
-        self._health = itertools.cycle([health_pb2_grpc.HealthStub(channel) for channel in channels])
-        self._inference = itertools.cycle(
-            [grpc_predict_v2_pb2_grpc.GRPCInferenceServiceStub(channel) for channel in channels]
-        )
+        self._stubs = [_ChannelStubs(channel) for channel in channels]
+        self._turn = 0
+
+    def _next(self) -> _ChannelStubs:
+        """The next channel that is connected (READY), asking the idle ones it passes to connect;
+        the next in turn if none is. Calls fail fast (wait_for_ready False), so a channel still
+        reconnecting to a returning server would fail calls that a connected one answers."""
+        count, start = len(self._stubs), self._turn
+        for step in range(1, count + 1):
+            index = (start + step) % count
+            if self._stubs[index].channel.get_state(try_to_connect=True) is grpc.ChannelConnectivity.READY:
+                self._turn = index
+                return self._stubs[index]
+        self._turn = (start + 1) % count
+        return self._stubs[self._turn]
 
     @property
     def iris(self) -> iris_pb2_grpc.IrisPredictorStub:
-        return next(self._iris)
+        return self._next().iris
 
     @property
     def health(self) -> health_pb2_grpc.HealthStub:
-        return next(self._health)
+        return self._next().health
 
     @property
     def inference(self) -> grpc_predict_v2_pb2_grpc.GRPCInferenceServiceStub:
-        return next(self._inference)
+        return self._next().inference
 
     def call_options(self, request_id: str) -> dict[str, Any]:
         """Keyword arguments of a call on one of the stubs: deadline, x-request-id, fail fast."""

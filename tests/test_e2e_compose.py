@@ -171,6 +171,23 @@ def test_server_image_has_no_sklearn_no_pickle_and_runs_as_non_root(product):
     assert facts["uid"] != 0
 
 
+def test_errors_pass_through_the_edge_unchanged(product):
+    """A bad row gets the server's own status and message through the edge, over gRPC and REST."""
+    bad = iris_pb2.PredictRequest(**{**FLOWER, "sepal_length": float("nan")})
+    with grpc.insecure_channel(GRPC_TARGET) as channel:
+        stub = iris_pb2_grpc.IrisPredictorStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.Predict(bad, timeout=10)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert refused.value.details() == "sepal_length is NaN; features must be finite numbers"
+    with pytest.raises(urllib.error.HTTPError) as rejected:
+        post_form(REST_URL, {**{key: str(value) for key, value in FLOWER.items()}, "sepal_length": "nan"})
+    assert rejected.value.code == 400
+    error = json.load(rejected.value)["error"]
+    assert error["code"] == "INVALID_ARGUMENT"
+    assert "sepal_length" in error["message"]
+
+
 def test_edge_runs_haproxy_as_non_root_and_serves_its_own_metrics(product):
     """The edge container runs HAProxy as a non-root user; its exporter answers on 8404."""
     assert compose("exec", "-T", "edge", "id", "-u").strip() != "0"
