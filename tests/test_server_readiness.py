@@ -42,10 +42,10 @@ def wait_for_status(url: str, wanted: int) -> None:
 
 
 def grpc_health(target: str) -> int:
+    """grpc.health.v1's answer for "", once the gRPC port is bound (it opens after the HTTP port)."""
     with grpc.insecure_channel(target) as channel:
-        return (
-            health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=TIMEOUT).status
-        )
+        health = health_pb2_grpc.HealthStub(channel)
+        return health.Check(health_pb2.HealthCheckRequest(), timeout=TIMEOUT, wait_for_ready=True).status
 
 
 @contextlib.contextmanager
