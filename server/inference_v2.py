@@ -3,7 +3,7 @@ same IrisModel as iris.v1: ModelInfer converts tensors (v2_tensors) and calls Ir
 so both APIs share one validation and one prediction path.
 
 The model answers to its manifest name and version (a string, e.g. "1"; an empty version means
-the served one). Errors leave through service.unary_rpc's one exit:
+the served one). Errors are raised, and leave through server/errors.py:
 - unknown model or version -> NOT_FOUND;
 - ModelInfer before the model is warmed up -> UNAVAILABLE (ServerReady and ModelReady say false);
 - a wrong input, output, datatype, shape or byte count, a NaN -> INVALID_ARGUMENT naming it;
@@ -16,8 +16,8 @@ import grpc
 
 from inference_pb import grpc_predict_v2_pb2 as pb
 from inference_pb import grpc_predict_v2_pb2_grpc as pb_grpc
+from server.errors import ApiError, unary_rpc
 from server.model import IrisModel
-from server.service import StatusError, unary_rpc
 from server.v2_tensors import TensorSpec, features_from_request, infer_response, requested_outputs, signature
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
@@ -53,11 +53,9 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         meta = self._model.metadata
         served = f"this server serves model {meta.name!r} version {meta.version}"
         if name != meta.name:
-            raise StatusError(grpc.StatusCode.NOT_FOUND, f"unknown model {name!r}; {served}")
+            raise ApiError(grpc.StatusCode.NOT_FOUND, f"unknown model {name!r}; {served}")
         if version not in ("", str(meta.version)):
-            raise StatusError(
-                grpc.StatusCode.NOT_FOUND, f"model {name!r} has no version {version!r}; {served}"
-            )
+            raise ApiError(grpc.StatusCode.NOT_FOUND, f"model {name!r} has no version {version!r}; {served}")
 
     @unary_rpc
     def ServerLive(
@@ -103,7 +101,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
     ) -> pb.ModelInferResponse:
         self._check_model(request.model_name, request.model_version)
         if not self._ready.is_set():
-            raise StatusError(
+            raise ApiError(
                 grpc.StatusCode.UNAVAILABLE, f"model {request.model_name!r} is not ready yet; retry shortly"
             )
         meta = self._model.metadata
