@@ -1,7 +1,8 @@
 """The one way out of every servicer method, iris.v1's and KServe V2's: an exception becomes the
 call's status (the README's error table), is logged once with the caller's x-request-id, and ends
 the call.
-- InvalidInput -> INVALID_ARGUMENT, the message naming the field (and row, counted from 0);
+- InvalidInput -> INVALID_ARGUMENT, the message naming the field (and row, counted from 0), the
+  details a google.rpc.BadRequest naming them for programs (common/error_details.py);
 - BatchTooLargeError -> RESOURCE_EXHAUSTED;
 - ApiError -> the status it names (NOT_FOUND for an unknown model, UNAVAILABLE before warm-up,
   RESOURCE_EXHAUSTED when every PredictStream slot is taken);
@@ -11,6 +12,7 @@ Servicer methods raise; `unary_rpc` and `streaming_rpc` wrap them so whatever th
 through `abort`.
 """
 
+import collections
 import functools
 import logging
 from collections.abc import Callable, Iterator
@@ -18,6 +20,7 @@ from typing import Any, NoReturn
 
 import grpc
 
+from common.error_details import field_path, invalid_argument
 from common.logs import log_event
 from server.model import BatchTooLargeError, InvalidInput
 
@@ -43,33 +46,40 @@ def request_id(context: grpc.ServicerContext) -> str:
     return NO_REQUEST_ID
 
 
-def status_of(error: Exception) -> tuple[grpc.StatusCode, str]:
-    """The status code and message a call that raised `error` ends with."""
+class _Status(collections.namedtuple("_Status", ("code", "details", "trailing_metadata")), grpc.Status):
+    """A status for context.abort_with_status: its code, message (`details`) and, for one without
+    machine-readable details, no trailing metadata (None)."""
+
+
+def status_of(error: Exception) -> grpc.Status:
+    """The status a call that raised `error` ends with: code, message (`details`) and the
+    trailing metadata carrying its machine-readable details, if any."""
     if isinstance(error, InvalidInput):
-        return grpc.StatusCode.INVALID_ARGUMENT, str(error)
+        return invalid_argument(str(error), field_path(error.row, error.field), error.detail)
     if isinstance(error, BatchTooLargeError):
-        return grpc.StatusCode.RESOURCE_EXHAUSTED, str(error)
+        return _Status(grpc.StatusCode.RESOURCE_EXHAUSTED, str(error), None)
     if isinstance(error, ApiError):
-        return error.code, str(error)
-    return grpc.StatusCode.INTERNAL, f"internal error ({type(error).__name__}); see the server log"
+        return _Status(error.code, str(error), None)
+    message = f"internal error ({type(error).__name__}); see the server log"
+    return _Status(grpc.StatusCode.INTERNAL, message, None)
 
 
 def abort(context: grpc.ServicerContext, method: str, error: Exception) -> NoReturn:
     """Log `error` with the caller's request id and end the call with its status."""
-    code, message = status_of(error)
-    is_bug = code is grpc.StatusCode.INTERNAL
+    status = status_of(error)
+    is_bug = status.code is grpc.StatusCode.INTERNAL
     log_event(
         logger,
         logging.ERROR if is_bug else logging.WARNING,
         "request failed",
         exc_info=is_bug,
         method=method,
-        code=code.name,
-        error=message,
+        code=status.code.name,
+        error=status.details,
         request_id=request_id(context),
     )
-    context.abort(code, message)
-    raise AssertionError("context.abort returned")  # it raises; this line tells type checkers
+    context.abort_with_status(status)
+    raise AssertionError("context.abort_with_status returned")  # it raises; this line tells type checkers
 
 
 def unary_rpc(method: Callable[..., Any]) -> Callable[..., Any]:
