@@ -6,7 +6,8 @@ The model answers to its manifest name and version (a string, e.g. "1"; an empty
 the served one). Errors are raised, and leave through server/errors.py:
 - unknown model or version -> NOT_FOUND;
 - ModelInfer before the model is warmed up -> UNAVAILABLE (ServerReady and ModelReady say false);
-- a wrong input, output, datatype, shape or byte count, a NaN -> INVALID_ARGUMENT naming it;
+- a wrong input, output, datatype, shape or byte count, a NaN -> INVALID_ARGUMENT naming it, in
+  the message and in BadRequest details (rows along the input's first dimension; common/error_details.py);
 - more rows than --max-batch-rows -> RESOURCE_EXHAUSTED, as in iris.v1.
 """
 
@@ -57,6 +58,12 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         if version not in ("", str(meta.version)):
             raise ApiError(grpc.StatusCode.NOT_FOUND, f"model {name!r} has no version {version!r}; {served}")
 
+    def _check_serving(self, name: str, version: str) -> None:
+        """Raise NOT_FOUND as _check_model does, or UNAVAILABLE until the model is warmed up."""
+        self._check_model(name, version)
+        if not self._ready.is_set():
+            raise ApiError(grpc.StatusCode.UNAVAILABLE, f"model {name!r} is not ready yet; retry shortly")
+
     @unary_rpc
     def ServerLive(
         self, request: pb.ServerLiveRequest, context: grpc.ServicerContext
@@ -99,11 +106,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
     def ModelInfer(
         self, request: pb.ModelInferRequest, context: grpc.ServicerContext
     ) -> pb.ModelInferResponse:
-        self._check_model(request.model_name, request.model_version)
-        if not self._ready.is_set():
-            raise ApiError(
-                grpc.StatusCode.UNAVAILABLE, f"model {request.model_name!r} is not ready yet; retry shortly"
-            )
+        self._check_serving(request.model_name, request.model_version)
         meta = self._model.metadata
         inputs = features_from_request(request, meta)
         outputs = requested_outputs(request, meta)
