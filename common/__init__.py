@@ -1,5 +1,7 @@
-"""What the services share: their log format and how they run one process per core.
+"""What the services share: their log format, how they run one process per core, and how an error
+names the row and field it is about (error_details).
 
 Both images copy this package beside their own (Dockerfile.server, Dockerfile.proxy); it imports
-only the standard library and prometheus-client, which both images install.
+only the standard library and what both images install (prometheus-client, grpcio, grpcio-status,
+protobuf).
 """

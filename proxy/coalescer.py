@@ -9,11 +9,12 @@ little more than one for a single row. The Coalescer adapts to the load:
 `max_rows` 1 turns coalescing off (every row its own Predict).
 
 Each caller gets its own answer or its own error, and the server stays the only judge of a row:
-- a batch refused with INVALID_ARGUMENT naming row k (the server's "row k: ..."): row k is sent
-  again alone, so its caller gets exactly what an uncoalesced request would (the server's own
+- a batch refused with INVALID_ARGUMENT whose details name row k (a google.rpc.BadRequest field
+  `rows[k]...`, see common/error_details.py; the message is never parsed): row k is sent again
+  alone, so its caller gets exactly what an uncoalesced request would (the server's own
   single-row message), and the other rows are sent again as a batch, until one succeeds; a bad
   row costs its neighbours one more call, never their answer;
-- INVALID_ARGUMENT naming no row of the batch: every row is sent again alone;
+- INVALID_ARGUMENT whose details name no row of the batch: every row is sent again alone;
 - any other failure of a batch (UNAVAILABLE after gRPC's retries, DEADLINE_EXCEEDED, ...) is
   every one of its callers' error.
 
@@ -25,13 +26,13 @@ again alone carries its own id, so the server logs a bad row's error under that 
 import asyncio
 import logging
 import math
-import re
 from collections.abc import Coroutine, Mapping
 from typing import Any, NamedTuple
 
 import grpc
 from aiohttp import web
 
+from common.error_details import field_violations, row_of
 from iris_pb import iris_pb2
 from proxy.parsing import FEATURES
 from proxy.row_stream import RowStream
@@ -40,7 +41,6 @@ from proxy.upstream import Upstream
 log = logging.getLogger("proxy.coalescer")
 
 MAX_BATCH_ID_CHARS = 1024  # well under gRPC's 8 KiB metadata limit, whatever the ids
-_ROW_OF_ERROR = re.compile(r"row (\d+): ")
 
 
 class _Waiting(NamedTuple):
@@ -59,10 +59,12 @@ def batch_request_id(request_ids: list[str]) -> str:
 
 
 def bad_row(error: grpc.aio.AioRpcError, rows: int) -> int | None:
-    """The row an INVALID_ARGUMENT names ("row k: ..."), if it is a row of the batch."""
-    match = _ROW_OF_ERROR.match(error.details() or "")
-    row = int(match.group(1)) if match else None
-    return row if row is not None and row < rows else None
+    """The row of the batch that an INVALID_ARGUMENT's details name, if any."""
+    for violation in field_violations(error):
+        row = row_of(violation.field)
+        if row is not None and row < rows:
+            return row
+    return None
 
 
 def _copy(error: grpc.aio.AioRpcError) -> grpc.aio.AioRpcError:

@@ -3,10 +3,11 @@ same IrisModel as iris.v1: ModelInfer converts tensors (v2_tensors) and calls Ir
 so both APIs share one validation and one prediction path.
 
 The model answers to its manifest name and version (a string, e.g. "1"; an empty version means
-the served one). Errors leave through service.unary_rpc's one exit:
+the served one). Errors are raised, and leave through server/errors.py:
 - unknown model or version -> NOT_FOUND;
 - ModelInfer before the model is warmed up -> UNAVAILABLE (ServerReady and ModelReady say false);
-- a wrong input, output, datatype, shape or byte count, a NaN -> INVALID_ARGUMENT naming it;
+- a wrong input, output, datatype, shape or byte count, a NaN -> INVALID_ARGUMENT naming it, in
+  the message and in BadRequest details (rows along the input's first dimension; common/error_details.py);
 - more rows than --max-batch-rows -> RESOURCE_EXHAUSTED, as in iris.v1.
 """
 
@@ -16,8 +17,8 @@ import grpc
 
 from inference_pb import grpc_predict_v2_pb2 as pb
 from inference_pb import grpc_predict_v2_pb2_grpc as pb_grpc
+from server.errors import ApiError, unary_rpc
 from server.model import IrisModel
-from server.service import StatusError, unary_rpc
 from server.v2_tensors import TensorSpec, features_from_request, infer_response, requested_outputs, signature
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
@@ -53,11 +54,15 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         meta = self._model.metadata
         served = f"this server serves model {meta.name!r} version {meta.version}"
         if name != meta.name:
-            raise StatusError(grpc.StatusCode.NOT_FOUND, f"unknown model {name!r}; {served}")
+            raise ApiError(grpc.StatusCode.NOT_FOUND, f"unknown model {name!r}; {served}")
         if version not in ("", str(meta.version)):
-            raise StatusError(
-                grpc.StatusCode.NOT_FOUND, f"model {name!r} has no version {version!r}; {served}"
-            )
+            raise ApiError(grpc.StatusCode.NOT_FOUND, f"model {name!r} has no version {version!r}; {served}")
+
+    def _check_serving(self, name: str, version: str) -> None:
+        """Raise NOT_FOUND as _check_model does, or UNAVAILABLE until the model is warmed up."""
+        self._check_model(name, version)
+        if not self._ready.is_set():
+            raise ApiError(grpc.StatusCode.UNAVAILABLE, f"model {name!r} is not ready yet; retry shortly")
 
     @unary_rpc
     def ServerLive(
@@ -101,11 +106,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
     def ModelInfer(
         self, request: pb.ModelInferRequest, context: grpc.ServicerContext
     ) -> pb.ModelInferResponse:
-        self._check_model(request.model_name, request.model_version)
-        if not self._ready.is_set():
-            raise StatusError(
-                grpc.StatusCode.UNAVAILABLE, f"model {request.model_name!r} is not ready yet; retry shortly"
-            )
+        self._check_serving(request.model_name, request.model_version)
         meta = self._model.metadata
         inputs = features_from_request(request, meta)
         outputs = requested_outputs(request, meta)

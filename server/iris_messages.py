@@ -18,7 +18,7 @@ ROW_WIDTH = len(FEATURE_FIELDS)
 def _check_present(request: iris_pb2.PredictRequest, row: int | None) -> None:
     for field in FEATURE_FIELDS:
         if not request.HasField(field):
-            raise InvalidInput(f"{field} is missing", row=row)
+            raise InvalidInput(f"{field} is missing", row=row, field=field)
 
 
 def row_from_request(request: iris_pb2.PredictRequest) -> np.ndarray:
@@ -45,7 +45,8 @@ def rows_from_batch(request: iris_pb2.PredictBatchRequest | np.ndarray) -> np.nd
     if len(features) % ROW_WIDTH:
         raise InvalidInput(
             f"features has {len(features)} values, not a multiple of {ROW_WIDTH} "
-            f"(each row is {', '.join(FEATURE_FIELDS)})"
+            f"(each row is {', '.join(FEATURE_FIELDS)})",
+            field="features",
         )
     return features.reshape(-1, ROW_WIDTH)
 

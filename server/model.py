@@ -19,20 +19,26 @@ PYTHON_CHECKED_VALUES = 16
 
 
 class InvalidInput(ValueError):  # noqa: N818 (reads better than InvalidInputError)
-    """A request the model cannot answer (INVALID_ARGUMENT); `row` is the 0-based row it names."""
+    """A request the model cannot answer (INVALID_ARGUMENT).
 
-    def __init__(self, detail: str, row: int | None = None):
+    `row` is the 0-based row it names; `field` the feature of that row, or with no row a field of
+    the request (e.g. "features", "inputs[0].shape"). The error's details name both (see
+    common/error_details.py); its message names the row.
+    """
+
+    def __init__(self, detail: str, row: int | None = None, field: str | None = None):
         super().__init__(detail if row is None else f"row {row}: {detail}")
         self.detail = detail
         self.row = row
+        self.field = field
 
     def shifted(self, offset: int) -> "InvalidInput":
         """The same error for a row counted from `offset` rows earlier (e.g. in a stream)."""
-        return InvalidInput(self.detail, None if self.row is None else self.row + offset)
+        return InvalidInput(self.detail, None if self.row is None else self.row + offset, self.field)
 
     def without_row(self) -> "InvalidInput":
         """The same error for an API that sends one row, where a row number says nothing."""
-        return InvalidInput(self.detail)
+        return InvalidInput(self.detail, field=self.field)
 
 
 class BatchTooLargeError(ValueError):
@@ -108,7 +114,9 @@ class IrisModel:
             value = features[row, column]
             name = "NaN" if np.isnan(value) else ("+inf" if value > 0 else "-inf")
             feature = self.metadata.feature_names[column]
-            raise InvalidInput(f"{feature} is {name}; features must be finite numbers", row=row)
+            raise InvalidInput(
+                f"{feature} is {name}; features must be finite numbers", row=row, field=feature
+            )
 
     def warm_up(self) -> None:
         """Run the model once per batch size in WARM_UP_ROWS so the first real call is not slow.

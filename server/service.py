@@ -1,25 +1,19 @@
 """The iris.v1 IrisPredictor service: unpack the request, call IrisModel.predict, build the reply.
 
-Every error leaves through `_abort`, which picks the status (see the README's table), logs the
-error with the caller's x-request-id and ends the call:
-- InvalidInput -> INVALID_ARGUMENT, the message naming the field (and row, counted from 0);
-- BatchTooLargeError, too many open streams -> RESOURCE_EXHAUSTED;
-- StatusError -> the status it names (e.g. NOT_FOUND for an unknown model);
-- anything else is a bug -> INTERNAL, logged with its traceback.
+Errors are raised, and leave through server/errors.py (status, log line, details); a bad row
+is an InvalidInput naming it, counted from 0 (in a stream, from the stream's first message).
 """
 
-import functools
-import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any, NoReturn
+from collections.abc import Iterator
+from typing import Any
 
 import grpc
 import numpy as np
 
-from common.logs import log_event
 from iris_pb import iris_pb2, iris_pb2_grpc
+from server.errors import ApiError, streaming_rpc, unary_rpc
 from server.iris_messages import (
     FEATURE_FIELDS,
     replies,
@@ -28,85 +22,10 @@ from server.iris_messages import (
     rows_from_requests,
 )
 from server.iris_wire import BatchAnswer
-from server.model import BatchTooLargeError, InvalidInput, IrisModel
+from server.model import InvalidInput, IrisModel
 from server.repository import ModelLoadError
 
 SERVICE_NAME = iris_pb2.DESCRIPTOR.services_by_name["IrisPredictor"].full_name
-REQUEST_ID_KEY = "x-request-id"
-NO_REQUEST_ID = "-"  # logged for a call that carried no x-request-id
-
-logger = logging.getLogger("server.service")
-
-
-class TooManyStreamsError(Exception):
-    """Every PredictStream slot is taken (RESOURCE_EXHAUSTED)."""
-
-
-class StatusError(Exception):
-    """An error whose gRPC status is chosen where it is raised (e.g. NOT_FOUND, UNAVAILABLE)."""
-
-    def __init__(self, code: grpc.StatusCode, message: str):
-        super().__init__(message)
-        self.code = code
-
-
-def request_id(context: grpc.ServicerContext) -> str:
-    """The caller's x-request-id metadata value, or '-' when it sent none."""
-    for key, value in context.invocation_metadata() or ():
-        if key == REQUEST_ID_KEY:
-            return str(value)
-    return NO_REQUEST_ID
-
-
-def _abort(context: grpc.ServicerContext, method: str, error: Exception) -> NoReturn:
-    if isinstance(error, InvalidInput):
-        code, message = grpc.StatusCode.INVALID_ARGUMENT, str(error)
-    elif isinstance(error, BatchTooLargeError | TooManyStreamsError):
-        code, message = grpc.StatusCode.RESOURCE_EXHAUSTED, str(error)
-    elif isinstance(error, StatusError):
-        code, message = error.code, str(error)
-    else:
-        code, message = (
-            grpc.StatusCode.INTERNAL,
-            f"internal error ({type(error).__name__}); see the server log",
-        )
-    is_bug = code is grpc.StatusCode.INTERNAL
-    log_event(
-        logger,
-        logging.ERROR if is_bug else logging.WARNING,
-        "request failed",
-        exc_info=is_bug,
-        method=method,
-        code=code.name,
-        error=message,
-        request_id=request_id(context),
-    )
-    context.abort(code, message)
-    raise AssertionError("context.abort returned")  # it raises; this line tells type checkers
-
-
-def unary_rpc(method: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a unary servicer method so every exception leaves through `_abort` (any service)."""
-
-    @functools.wraps(method)
-    def handle(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
-        try:
-            return method(self, request, context)
-        except Exception as error:
-            _abort(context, method.__name__, error)
-
-    return handle
-
-
-def _streaming(method: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
-    @functools.wraps(method)
-    def handle(self: "IrisPredictorService", requests: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        try:
-            yield from method(self, requests, context)
-        except Exception as error:
-            _abort(context, method.__name__, error)
-
-    return handle
 
 
 class IrisPredictorService(iris_pb2_grpc.IrisPredictorServicer):
@@ -144,7 +63,7 @@ class IrisPredictorService(iris_pb2_grpc.IrisPredictorServicer):
         prediction = self._model.predict(rows_from_batch(request))
         return BatchAnswer(prediction, self._model.metadata)
 
-    @_streaming
+    @streaming_rpc
     def PredictStream(
         self, requests: Iterator[iris_pb2.PredictRequest], context: grpc.ServicerContext
     ) -> Iterator[iris_pb2.PredictReply]:
@@ -167,9 +86,10 @@ class IrisPredictorService(iris_pb2_grpc.IrisPredictorServicer):
 
     def _claim_stream_slot(self, context: grpc.ServicerContext) -> None:
         if not self._stream_slots.acquire(blocking=False):
-            raise TooManyStreamsError(
+            raise ApiError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"{self._max_open_streams} PredictStream calls are open, the most this server takes "
-                "(--stream-threads / 2); retry later or use PredictBatch"
+                "(--stream-threads / 2); retry later or use PredictBatch",
             )
         if not context.add_callback(self._stream_slots.release):
             self._stream_slots.release()  # the call already ended

@@ -26,6 +26,7 @@ DATATYPES = {
 }
 INPUT_DATATYPES = ("FP32", "FP64")  # FP64 is converted to float32, the model's type
 ANY_SIZE = -1  # a dimension of any size in tensor metadata
+INPUT_FIELD = "inputs[0]"  # the one input tensor, once _the_input has checked there is one
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,23 +63,29 @@ class InferInputs(NamedTuple):
     raw: bool  # the data came as raw_input_contents, so the outputs go back raw
 
 
-def _refuse_parameters(kind: str, name: str, parameters: Mapping[str, object]) -> None:
+def _refuse_parameters(kind: str, name: str, parameters: Mapping[str, object], field: str) -> None:
     # Tensor parameters (Triton's shared memory, classification) change what a tensor means:
     # answering without them would be wrong, so they are refused rather than ignored.
     if parameters:
         first = sorted(parameters)[0]
-        raise InvalidInput(f"{kind} {name!r}: parameter {first!r} is not supported")
+        raise InvalidInput(
+            f"{kind} {name!r}: parameter {first!r} is not supported", field=f"{field}.parameters"
+        )
 
 
 def _the_input(request: pb.ModelInferRequest, spec: TensorSpec) -> pb.ModelInferRequest.InferInputTensor:
     names = [tensor.name for tensor in request.inputs]
-    for name in names:
+    for index, name in enumerate(names):
         if name != spec.name:
-            raise InvalidInput(f"unknown input {name!r}; the model takes one input, {spec}")
+            raise InvalidInput(
+                f"unknown input {name!r}; the model takes one input, {spec}", field=f"inputs[{index}].name"
+            )
     if not names:
-        raise InvalidInput(f"input {spec.name!r} is missing; the model takes one input, {spec}")
+        raise InvalidInput(
+            f"input {spec.name!r} is missing; the model takes one input, {spec}", field="inputs"
+        )
     if len(names) > 1:
-        raise InvalidInput(f"input {spec.name!r} is given {len(names)} times; give it once")
+        raise InvalidInput(f"input {spec.name!r} is given {len(names)} times; give it once", field="inputs")
     return request.inputs[0]
 
 
@@ -86,7 +93,10 @@ def _rows(tensor: pb.ModelInferRequest.InferInputTensor, spec: TensorSpec) -> in
     width = spec.shape[1]
     shape = list(tensor.shape)
     if len(shape) != 2 or shape[1] != width or shape[0] < 0:
-        raise InvalidInput(f"input {tensor.name!r} has shape {shape}; the model takes [N, {width}]")
+        raise InvalidInput(
+            f"input {tensor.name!r} has shape {shape}; the model takes [N, {width}]",
+            field=f"{INPUT_FIELD}.shape",
+        )
     return shape[0]
 
 
@@ -94,18 +104,23 @@ def _raw_values(
     request: pb.ModelInferRequest, tensor: pb.ModelInferRequest.InferInputTensor, count: int
 ) -> np.ndarray:
     if tensor.contents.ByteSize():
-        raise InvalidInput(f"input {tensor.name!r} has typed contents and raw_input_contents; send one")
+        raise InvalidInput(
+            f"input {tensor.name!r} has typed contents and raw_input_contents; send one",
+            field=f"{INPUT_FIELD}.contents",
+        )
     if len(request.raw_input_contents) != 1:
         raise InvalidInput(
             f"raw_input_contents has {len(request.raw_input_contents)} entries for 1 input; "
-            "send one per input, in the order of inputs"
+            "send one per input, in the order of inputs",
+            field="raw_input_contents",
         )
     raw = request.raw_input_contents[0]
     wire_type = DATATYPES[tensor.datatype][0]
     if len(raw) != count * wire_type.itemsize:
         raise InvalidInput(
             f"input {tensor.name!r} has {len(raw)} bytes of raw data; shape {list(tensor.shape)} "
-            f"of {tensor.datatype} takes {count * wire_type.itemsize}"
+            f"of {tensor.datatype} takes {count * wire_type.itemsize}",
+            field="raw_input_contents[0]",
         )
     return np.frombuffer(raw, dtype=wire_type)
 
@@ -116,7 +131,8 @@ def _typed_values(tensor: pb.ModelInferRequest.InferInputTensor, count: int) -> 
     if len(values) != count:
         raise InvalidInput(
             f"input {tensor.name!r} has {len(values)} values in contents.{field}; "
-            f"shape {list(tensor.shape)} takes {count}"
+            f"shape {list(tensor.shape)} takes {count}",
+            field=f"{INPUT_FIELD}.contents.{field}",
         )
     return np.array(values, dtype=wire_type)
 
@@ -129,7 +145,7 @@ def _as_float32(rows: np.ndarray, metadata: ModelMetadata) -> np.ndarray:
             row, column = (int(i) for i in np.argwhere(too_large)[0])
             feature = metadata.feature_names[column]
             raise InvalidInput(
-                f"{feature} is {float(rows[row, column])!r}, beyond the range of FP32", row=row
+                f"{feature} is {float(rows[row, column])!r}, beyond the range of FP32", row=row, field=feature
             )
     return rows.astype(np.float32, copy=False)
 
@@ -141,9 +157,10 @@ def features_from_request(request: pb.ModelInferRequest, metadata: ModelMetadata
     if tensor.datatype not in INPUT_DATATYPES:
         raise InvalidInput(
             f"input {tensor.name!r} has datatype {tensor.datatype!r}; the model takes "
-            f"{' or '.join(INPUT_DATATYPES)}"
+            f"{' or '.join(INPUT_DATATYPES)}",
+            field=f"{INPUT_FIELD}.datatype",
         )
-    _refuse_parameters("input", tensor.name, tensor.parameters)
+    _refuse_parameters("input", tensor.name, tensor.parameters, INPUT_FIELD)
     rows = _rows(tensor, spec)
     count = rows * spec.shape[1]
     raw = bool(request.raw_input_contents)
@@ -157,14 +174,16 @@ def requested_outputs(request: pb.ModelInferRequest, metadata: ModelMetadata) ->
     if not request.outputs:
         return list(outputs.values())
     chosen: list[TensorSpec] = []
-    for output in request.outputs:
+    for index, output in enumerate(request.outputs):
+        field = f"outputs[{index}]"
         if output.name not in outputs:
             raise InvalidInput(
-                f"unknown output {output.name!r}; the model's outputs are {', '.join(map(repr, outputs))}"
+                f"unknown output {output.name!r}; the model's outputs are {', '.join(map(repr, outputs))}",
+                field=f"{field}.name",
             )
         if outputs[output.name] in chosen:
-            raise InvalidInput(f"output {output.name!r} is requested twice")
-        _refuse_parameters("output", output.name, output.parameters)
+            raise InvalidInput(f"output {output.name!r} is requested twice", field=f"{field}.name")
+        _refuse_parameters("output", output.name, output.parameters, field)
         chosen.append(outputs[output.name])
     return chosen
 

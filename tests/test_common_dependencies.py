@@ -8,7 +8,12 @@ from tests.import_scan import imported_top_level_names
 from tests.server_process import REPO_ROOT
 
 # Import name -> the distribution that provides it, which every image's requirements must pin.
-COMMON_PACKAGES = {"prometheus_client": "prometheus-client"}
+COMMON_PACKAGES = {
+    "prometheus_client": "prometheus-client",
+    "grpc": "grpcio",
+    "grpc_status": "grpcio-status",
+    "google": "protobuf",
+}
 IMAGE_REQUIREMENTS = ("server.txt", "proxy.txt")
 
 

@@ -15,11 +15,13 @@ import time
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from prometheus_client import REGISTRY
 
 from inference_pb import grpc_predict_v2_pb2, grpc_predict_v2_pb2_grpc
 from iris_pb import iris_pb2, iris_pb2_grpc
 from server.config import SettingsError, parse_settings
-from server.metrics import _final_code
+from server.metrics import _final_code, _measured
 from tests.prometheus_text import label_values, scrape, value
 from tests.server_process import ARTIFACTS, REPO_ROOT, free_port, running_server, server_command
 
@@ -172,6 +174,35 @@ def test_a_stream_the_client_cancels_is_counted_once_as_it_ended(server, stub):
     assert ended_calls(after) == before + 1
 
 
+def test_reflection_streams_the_client_cancels_are_counted_cancelled_never_unknown(server):
+    """grpcurl cancels its reflection stream once it has its answer. Reflection's handler reads its
+    requests itself, and the read raises when the call is cancelled: that is the client leaving
+    (CANCELLED, or OK as above), not a failure of the handler (UNKNOWN)."""
+    method = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+    cancels = 10
+
+    def counted(scraped, codes) -> float:
+        return sum(value(scraped, "iris_grpc_requests_total", method=method, code=code) for code in codes)
+
+    before = server.scrape()
+    with grpc.insecure_channel(server.target) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        for _ in range(cancels):
+            requests: queue.Queue = queue.Queue()
+            call = stub.ServerReflectionInfo(iter(requests.get, None), timeout=TIMEOUT)
+            requests.put(reflection_pb2.ServerReflectionRequest(list_services=""))
+            assert next(call).HasField("list_services_response")
+            call.cancel()
+            requests.put(None)
+            deadline = time.monotonic() + TIMEOUT
+            while value(server.scrape(), "iris_grpc_requests_in_flight") != 0 and time.monotonic() < deadline:
+                time.sleep(0.01)  # the server learns of the cancellation on its own schedule
+    after = server.scrape()
+    assert value(after, "iris_grpc_requests_in_flight") == 0
+    assert counted(after, ["UNKNOWN"]) == counted(before, ["UNKNOWN"])
+    assert counted(after, ENDS) == counted(before, ENDS) + cancels
+
+
 class FinishedCall:
     """What _final_code reads of a call whose handler has finished (a grpc.ServicerContext's part)."""
 
@@ -204,6 +235,38 @@ def test_final_code_asks_only_streams_whether_the_client_left():
         expired = FinishedCall(client_left=True, seconds_left=0.0)
         assert _final_code(expired, raised=False, streaming=streaming) == "DEADLINE_EXCEEDED"
         assert _final_code(FinishedCall(client_left=False), raised=True, streaming=streaming) == "UNKNOWN"
+
+
+@pytest.mark.parametrize("streaming", [True, False])
+def test_final_code_of_a_handler_that_raised_after_its_client_left_is_cancelled(streaming):
+    """gRPC's request iterator raises grpc.RpcError once the client has cancelled: the handler's
+    raise is then the call's end, CANCELLED (or DEADLINE_EXCEEDED), not a failure (UNKNOWN)."""
+    assert _final_code(FinishedCall(client_left=True), raised=True, streaming=streaming) == "CANCELLED"
+    expired = FinishedCall(client_left=True, seconds_left=0.0)
+    assert _final_code(expired, raised=True, streaming=streaming) == "DEADLINE_EXCEEDED"
+
+
+def test_a_stream_handler_whose_request_read_raises_after_the_client_left_is_counted_cancelled():
+    """Through the interceptor's wrapper: a handler like reflection's, whose read of the requests
+    raises when its client has cancelled, is counted CANCELLED; while the client is there, UNKNOWN."""
+    method = "/test.metrics.Wrapper/Reflect"
+
+    def reflect(requests, context):
+        yield from requests
+
+    def cancelled_requests():
+        yield "first"
+        raise grpc.RpcError()  # what grpc's request iterator raises once the client has cancelled
+
+    measured = _measured(grpc.stream_stream_rpc_method_handler(reflect), method).stream_stream
+    for client_left in (True, False):
+        with pytest.raises(grpc.RpcError):
+            list(measured(cancelled_requests(), FinishedCall(client_left=client_left)))
+
+    def count(code: str) -> float:
+        return REGISTRY.get_sample_value("iris_grpc_requests_total", {"method": method, "code": code})
+
+    assert (count("CANCELLED"), count("UNKNOWN")) == (1, 1)
 
 
 def test_model_info_names_the_served_model(server):

@@ -6,9 +6,10 @@ import math
 
 import grpc
 import pytest
+from google.rpc import code_pb2, error_details_pb2, status_pb2
 
-from iris_pb import iris_pb2
-from proxy.coalescer import MAX_BATCH_ID_CHARS, Coalescer, batch_request_id
+from iris_pb import iris_pb2, iris_pb2_grpc
+from proxy.coalescer import MAX_BATCH_ID_CHARS, Coalescer, bad_row, batch_request_id
 from proxy.config import ConfigError, parse_settings
 from proxy.parsing import FEATURES
 
@@ -29,6 +30,20 @@ def rpc_error(code: grpc.StatusCode, details: str) -> grpc.aio.AioRpcError:
     return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details)
 
 
+def refused(message: str, field: str, description: str = NOT_FINITE) -> grpc.aio.AioRpcError:
+    """INVALID_ARGUMENT whose google.rpc.Status details carry a BadRequest violation of `field`."""
+    status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=message)
+    violation = error_details_pb2.BadRequest.FieldViolation(field=field, description=description)
+    status.details.add().Pack(error_details_pb2.BadRequest(field_violations=[violation]))
+    trailing = grpc.aio.Metadata(("grpc-status-details-bin", status.SerializeToString()))
+    return grpc.aio.AioRpcError(grpc.StatusCode.INVALID_ARGUMENT, grpc.aio.Metadata(), trailing, message)
+
+
+def the_servers_refusal(row: int) -> grpc.aio.AioRpcError:
+    """What the server answers a batch whose row `row` has a NaN sepal_width."""
+    return refused(f"row {row}: {NOT_FINITE}", f"rows[{row}].sepal_width")
+
+
 class FakeUpstream:
     """Upstream's predict and predict_batch, answering like the server (first NaN row refused).
 
@@ -40,6 +55,7 @@ class FakeUpstream:
         self.gate.set()
         self.calls: list[tuple[str, int, str]] = []  # (method, rows, x-request-id)
         self.batch_error: grpc.aio.AioRpcError | None = None
+        self.refusal = the_servers_refusal  # the error for a batch whose row k has a NaN
 
     async def predict(self, features, request_id):
         self.calls.append(("Predict", 1, request_id))
@@ -63,7 +79,7 @@ class FakeUpstream:
             raise self.batch_error
         for index, row in enumerate(rows):
             if math.isnan(row["sepal_width"]):
-                raise rpc_error(grpc.StatusCode.INVALID_ARGUMENT, f"row {index}: {NOT_FINITE}")
+                raise self.refusal(index)
         return iris_pb2.PredictBatchReply(
             species=[species_of(row) for row in rows],
             probabilities=[0.5, 0.25, 0.25] * len(rows),
@@ -184,6 +200,76 @@ async def test_invalid_argument_naming_no_row_sends_every_row_alone():
     upstream.gate.set()
     assert [r.species for r in await asyncio.gather(*tasks)] == [0, 1, 2, 0]
     assert sorted(upstream.methods()) == [("Predict", 1)] * 4 + [("PredictBatch", 3)]
+
+
+async def test_the_row_named_in_the_details_is_sent_again_alone_whatever_the_message_says():
+    """The coalescer learns the bad row from the BadRequest details, never from the message."""
+    upstream = FakeUpstream()
+    upstream.refusal = lambda row: refused("a row is not finite", f"rows[{row}].sepal_width")
+    upstream.gate.clear()
+    coalescer = Coalescer(upstream, max_rows=64, max_wait_us=1_000_000)
+    tasks = await submit(coalescer, [flower(0), flower(1), flower(2, math.nan), flower(3)])
+    upstream.gate.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert [results[i].species for i in (0, 1, 3)] == [0, 1, 0]
+    assert results[2].details() == NOT_FINITE
+    assert sorted(upstream.calls) == sorted(
+        [
+            ("Predict", 1, "r0"),
+            ("PredictBatch", 3, "r1 r2 r3"),
+            ("Predict", 1, "r2"),
+            ("PredictBatch", 2, "r1 r3"),
+        ]
+    )
+
+
+async def test_a_row_named_only_in_the_message_is_not_taken_for_the_bad_one():
+    """Without details, "row k: ..." in a message names no row: every row is sent again alone."""
+    upstream = FakeUpstream()
+    upstream.refusal = lambda row: rpc_error(grpc.StatusCode.INVALID_ARGUMENT, f"row {row}: {NOT_FINITE}")
+    upstream.gate.clear()
+    coalescer = Coalescer(upstream, max_rows=64, max_wait_us=1_000_000)
+    tasks = await submit(coalescer, [flower(0), flower(1), flower(2, math.nan), flower(3)])
+    upstream.gate.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert [results[i].species for i in (0, 1, 3)] == [0, 1, 0]
+    assert results[2].details() == NOT_FINITE
+    assert sorted(upstream.methods()) == [("Predict", 1)] * 4 + [("PredictBatch", 3)]
+
+
+@pytest.mark.parametrize(
+    ("error", "row"),
+    [
+        (refused("refused", "rows[1].sepal_width"), 1),
+        (refused("refused", "rows[2]"), 2),
+        (refused("refused", "rows[3].sepal_width"), None),  # not a row of a 3-row batch
+        (refused("refused", "features"), None),
+        (refused("refused", "rowsy[1]"), None),
+        (rpc_error(grpc.StatusCode.INVALID_ARGUMENT, "row 1: sepal_width is NaN"), None),
+    ],
+)
+def test_bad_row_reads_the_row_from_the_details_of_a_3_row_batch(error, row):
+    assert bad_row(error, rows=3) == row
+
+
+async def test_bad_row_finds_the_row_in_the_real_servers_answer_to_a_grpc_aio_call(iris_server):
+    """The server's details reach the proxy's kind of client (grpc.aio) intact."""
+    features = [5.1, 3.5, 1.4, 0.2] * 2 + [5.1, math.nan, 1.4, 0.2]
+    async with grpc.aio.insecure_channel(iris_server.target) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await iris_pb2_grpc.IrisPredictorStub(channel).PredictBatch(
+                iris_pb2.PredictBatchRequest(features=features), timeout=10
+            )
+    assert bad_row(error.value, rows=3) == 2
+
+
+def test_details_that_contradict_the_calls_message_name_no_row():
+    """A google.rpc.Status must repeat the call's code and message; one that does not is ignored."""
+    honest = refused("row 1: refused", "rows[1].sepal_width")
+    status = grpc.aio.AioRpcError(
+        grpc.StatusCode.INVALID_ARGUMENT, grpc.aio.Metadata(), honest.trailing_metadata(), "something else"
+    )
+    assert bad_row(status, rows=3) is None
 
 
 @pytest.mark.parametrize(

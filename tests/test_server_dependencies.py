@@ -4,7 +4,7 @@ no scikit-learn, skl2onnx, onnx, joblib or pickle (the server image has none of 
 import re
 import sys
 
-from tests.import_scan import imported_top_level_names
+from tests.import_scan import imported_modules, imported_top_level_names
 from tests.server_process import REPO_ROOT
 
 # Import name -> the distribution that provides it, which requirements/server.txt must pin.
@@ -45,3 +45,13 @@ def test_every_third_party_import_is_pinned_in_the_server_requirements():
     }
     assert used <= pinned
     assert {"scikit-learn", "skl2onnx", "onnx", "joblib"}.isdisjoint(pinned)
+
+
+def test_the_two_apis_share_the_error_exit_and_not_each_others_service():
+    """iris.v1 and KServe V2 both leave through server/errors.py; neither imports the other's module."""
+    v2 = imported_modules(REPO_ROOT / "server" / "inference_v2.py")
+    iris_v1 = imported_modules(REPO_ROOT / "server" / "service.py")
+    assert "server.service" not in v2
+    assert "server.inference_v2" not in iris_v1
+    assert "server.errors" in v2
+    assert "server.errors" in iris_v1

@@ -18,6 +18,7 @@ from sklearn.datasets import load_iris
 
 from iris_pb import iris_pb2, iris_pb2_grpc
 from tests.server_process import ARTIFACTS, REPO_ROOT, ServerProcess, free_port, running_server
+from tests.status_details import field_violations
 
 FIELDS = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 CLASS_NAMES = ["setosa", "versicolor", "virginica"]
@@ -179,6 +180,59 @@ def test_a_bad_row_ends_the_stream_after_the_rows_before_it_are_answered(stub, b
     assert error.value.code() == INVALID
     assert message in error.value.details()
     assert_answers_correctly(stub)
+
+
+TOO_LARGE = "features too large for the model: its class probabilities are not finite numbers"
+
+
+@pytest.mark.parametrize(
+    ("method", "request_message", "violations"),
+    [
+        ("Predict", without("petal_width"), [("petal_width", "petal_width is missing")]),
+        ("Predict", flower(5, math.nan, 1, 1), [("sepal_width", "sepal_width is NaN" + NOT_FINITE)]),
+        ("Predict", flower(5, 3, 1, 1e38), [("", TOO_LARGE)]),
+        (
+            "PredictBatch",
+            batch(1, 2, 3, 4, 5, 6, 7),
+            [
+                (
+                    "features",
+                    "features has 7 values, not a multiple of 4 "
+                    "(each row is sepal_length, sepal_width, petal_length, petal_width)",
+                )
+            ],
+        ),
+        (
+            "PredictBatch",
+            batch(1, 2, 3, 4, 1, 2, 3, 4, 1, math.nan, 3, 4),
+            [("rows[2].sepal_width", "sepal_width is NaN" + NOT_FINITE)],
+        ),
+        ("PredictBatch", batch(1, 2, 3, 4, 5, 3, 1, 3e38), [("rows[1]", TOO_LARGE)]),
+        ("PredictBatch", rows(MAX_BATCH_ROWS + 1), None),  # RESOURCE_EXHAUSTED names no field
+    ],
+)
+def test_a_bad_request_names_its_row_and_field_in_bad_request_details(
+    stub, method, request_message, violations
+):
+    """INVALID_ARGUMENT carries a google.rpc.BadRequest: `rows[k].<feature>`, `rows[k]`, or the
+    request's field (common/error_details.py), described without the message's row prefix."""
+    with pytest.raises(grpc.RpcError) as error:
+        getattr(stub, method)(request_message, timeout=TIMEOUT)
+    assert field_violations(error.value) == violations
+
+
+@pytest.mark.parametrize(
+    ("bad", "violation"),
+    [
+        (flower(1, 2, 3, math.nan), ("rows[5].petal_width", "petal_width is NaN" + NOT_FINITE)),
+        (without("sepal_width"), ("rows[5].sepal_width", "sepal_width is missing")),
+    ],
+)
+def test_a_bad_row_of_a_stream_is_named_by_its_position_in_the_details(stub, bad, violation):
+    requests = [flower(5.1, 3.5, 1.4, 0.2)] * 5 + [bad]
+    with pytest.raises(grpc.RpcError) as error:
+        list(stub.PredictStream(iter(requests), timeout=TIMEOUT))
+    assert field_violations(error.value) == [violation]
 
 
 def test_an_error_is_logged_with_the_callers_request_id(server, stub):

@@ -15,6 +15,7 @@ from server.app import start_server
 from server.config import Settings
 from server.repository import ModelRepository
 from tests.server_process import ARTIFACTS
+from tests.status_details import field_violations
 from tests.triton_grpc import triton
 from tests.v2_answers import assert_same_answers, flowers, iris_v1_answers, refused
 
@@ -283,6 +284,52 @@ def test_fp64_beyond_float32_range_is_refused_naming_row_and_feature(v2_stub):
         v2_stub.ModelInfer(pb.ModelInferRequest(model_name="iris", inputs=[tensor]), timeout=TIMEOUT)
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error.value.details() == "row 1: petal_length is 1e+300, beyond the range of FP32"
+
+
+def fp64_tensor(shape: list[int], values: list[float]) -> pb.ModelInferRequest.InferInputTensor:
+    tensor = pb.ModelInferRequest.InferInputTensor(name="input", datatype="FP64", shape=shape)
+    tensor.contents.fp64_contents.extend(values)
+    return tensor
+
+
+def infer(*inputs, outputs=(), raw=()) -> pb.ModelInferRequest:
+    requested = [pb.ModelInferRequest.InferRequestedOutputTensor(name=name) for name in outputs]
+    return pb.ModelInferRequest(model_name="iris", inputs=inputs, outputs=requested, raw_input_contents=raw)
+
+
+@pytest.mark.parametrize(
+    ("request_", "field"),
+    [
+        (infer(fp32_tensor([2, 4], [1, 2, 3, 4, 1, 2, float("nan"), 4])), "rows[1].petal_length"),
+        (infer(fp64_tensor([2, 4], [1, 2, 3, 4, 1e300, 2, 3, 4])), "rows[1].sepal_length"),
+        (infer(fp32_tensor([1, 4], [1e38] * 4)), "rows[0]"),
+        (infer(fp32_tensor([4], [1, 2, 3, 4])), "inputs[0].shape"),
+        (infer(fp32_tensor([1, 4], [1, 2, 3])), "inputs[0].contents.fp32_contents"),
+        (infer(fp32_tensor([1, 4]), raw=[bytes(12)]), "raw_input_contents[0]"),
+        (infer(fp32_tensor([1, 4]), raw=[bytes(16)] * 2), "raw_input_contents"),
+        (infer(), "inputs"),
+        (infer(fp32_tensor([1, 4], [1, 2, 3, 4]), outputs=["label", "species"]), "outputs[1].name"),
+    ],
+    ids=[
+        "nan",
+        "beyond-fp32",
+        "too-large",
+        "shape",
+        "value-count",
+        "byte-count",
+        "raw-count",
+        "no-input",
+        "output-name",
+    ],
+)
+def test_mistakes_name_their_row_or_field_in_bad_request_details(v2_stub, request_, field):
+    """ModelInfer's INVALID_ARGUMENT carries the same BadRequest convention as iris.v1: rows along
+    the input tensor's first dimension, else the request's field (common/error_details.py)."""
+    with pytest.raises(grpc.RpcError) as error:
+        v2_stub.ModelInfer(request_, timeout=TIMEOUT)
+    [(named, description)] = field_violations(error.value)
+    assert named == field
+    assert error.value.details().endswith(description)
 
 
 def test_reflection_lists_the_v2_service(channel):
