@@ -31,7 +31,7 @@ format: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Train, convert and parity-check a new model version under artifacts/ (see README).
+# Train, convert and parity-check a new model version under artifacts/ (see docs/model-export.md).
 export: venv
 	$(BIN)/python -m export $(EXPORT_ARGS)
 

@@ -61,7 +61,7 @@ def make_limits_middleware(max_in_flight: int, request_timeout_seconds: float) -
         if limited:
             in_flight += 1
         try:
-            if request.content.is_eof():  # the whole body is here (a timer costs ~15 µs a request)
+            if request.content.is_eof():  # the whole body is here: no timer needed
                 return await handler(request)
             return await _handle_within(request_timeout_seconds, handler, request)
         finally:

@@ -5,7 +5,7 @@ template, method and status, their latency and how many are in flight (recorded 
 proxy.middlewares.make_request_record_middleware, with the access log); the gRPC
 calls made upstream by method and status (one channel interceptor, so every call on the channel
 counts, whichever route made it); and the standard process_* and python_* metrics. Names and
-labels are listed in the README ("Metrics").
+labels are listed in docs/operations.md ("Metrics").
 """
 
 import asyncio

@@ -24,8 +24,8 @@ access_log = logging.getLogger("proxy.access")
 def request_id_of(request: web.Request) -> str:
     """The request's id: the client's X-Request-Id if usable, else 128 random bits in 32 hex digits.
 
-    That is a uuid4's hex form less its fixed version bits, at a fifth of the cost (0.6 vs
-    2.7 µs a request, in process).
+    That is a uuid4's hex form less its fixed version bits, and cheaper to make than a uuid4
+    (`git log -S urandom -- proxy/middlewares.py` has the numbers).
     """
     given = request.headers.get(REQUEST_ID_HEADER, "")
     return given if _USABLE_REQUEST_ID.fullmatch(given) else os.urandom(16).hex()

@@ -11,8 +11,7 @@ from aiohttp import web
 
 from iris_pb import iris_pb2
 
-# One encoder for every reply: json.dumps with a non-default option builds a new encoder per call
-# (about 4 µs of a 9 µs POST / reply).
+# One encoder for every reply: json.dumps with a non-default option builds a new encoder per call.
 _STRICT_JSON = json.JSONEncoder(allow_nan=False)
 
 

@@ -1,10 +1,10 @@
 """Lone POST / rows as messages of one long-lived PredictStream instead of unary Predict calls.
 
-A message on an open stream costs the proxy and the server much less than a unary call (on the
-bench VM at concurrency 1: about 300 vs 400 µs of the proxy's CPU and 400 vs 670 µs of the
-server's), and a row sent alone (nothing in flight, see proxy/coalescer.py) is the case where
-nothing else shares that cost. The stream carries one row at a time, so an answer is always the
-answer to the row just sent; a second lone row arriving meanwhile goes as a unary call.
+A message on an open stream costs the proxy and the server much less than a unary call
+(`python -m bench --only proxy,levers` measures REST with the row stream off), and a row sent
+alone (nothing in flight, see proxy/coalescer.py) is the case where nothing else shares that cost.
+The stream carries one row at a time, so an answer is always the answer to the row just sent; a
+second lone row arriving meanwhile goes as a unary call.
 
 The stream is only a faster way to the same answer: whenever it gives none (it failed, ended or
 was refused, the server refused the row, the server is draining) it is closed and `predict`

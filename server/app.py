@@ -1,8 +1,9 @@
 """Builds and runs one gRPC server process: load the model, serve, drain on SIGTERM/SIGINT.
 
-The threaded grpc.server outran grpc.aio here (see the performance issue). onnxruntime releases
-the GIL while it runs, so a slow model call holds one handler thread and nothing else; health
-checks need only a free thread, and PredictStream calls may take at most half of them.
+The threaded grpc.server outran grpc.aio here (`python -m bench --only baselines`,
+docs/performance.md). onnxruntime releases the GIL while it runs, so a slow model call holds one
+handler thread and nothing else; health checks need only a free thread, and PredictStream calls
+may take at most half of them.
 """
 
 import contextlib

@@ -1,5 +1,5 @@
 """The one way out of every servicer method, iris.v1's and KServe V2's: an exception becomes the
-call's status (the README's error table), is logged once with the caller's x-request-id, and ends
+call's status (docs/api.md, the error table), is logged once with the caller's x-request-id, and ends
 the call.
 - InvalidInput -> INVALID_ARGUMENT, the message naming the field (and row, counted from 0), the
   details a google.rpc.BadRequest naming them for programs (common/error_details.py);

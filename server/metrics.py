@@ -2,7 +2,7 @@
 
 Every RPC of every service (iris.v1, KServe V2, health, reflection) passes one interceptor that
 counts it by method and final status and times it; IrisModel reports each model run through
-`observe_inference`. Metric names and labels are listed in the README ("Metrics").
+`observe_inference`. Metric names and labels are listed in docs/operations.md ("Metrics").
 
 The metrics are module globals, as prometheus-client expects. Under --workers each worker writes
 them to files in PROMETHEUS_MULTIPROC_DIR, which must be set before this module is imported (the
@@ -110,8 +110,9 @@ def _final_code(context: grpc.ServicerContext, raised: bool, streaming: bool) ->
     these counts (e.g. reflection's ServerReflectionInfo, which grpcurl cancels when done).
 
     Whether the client went away is asked only of streams and of handlers that raised: `is_active`
-    takes the call's lock, about 12 µs of a loaded unary call (interleaved A/B, 64 in flight: 294
-    vs 306 µs of CPU a call). A unary handler that returned counts OK unless its deadline had
+    takes the call's lock, a measurable share of a loaded unary call (an interleaved A/B;
+    `git log -S is_active -- server/metrics.py` has its numbers). A unary handler that returned
+    counts OK unless its deadline had
     passed, as go-grpc-prometheus counts it (by what the handler did).
     """
     code = context.code()

@@ -13,8 +13,8 @@ import onnxruntime
 
 WARM_UP_ROWS = (1, 64)
 # Arrays up to this many values (a Predict row is 4 in, 3 out) are checked for NaN and infinity
-# in Python: in a loaded server numpy's isfinite-then-all costs more than the loop (interleaved
-# A/B, 64 Predict calls in flight, 10 rounds: 373 vs 408 µs of server CPU a call).
+# in Python: for so few values numpy's isfinite-then-all costs a loaded server more than the loop
+# (an interleaved A/B; `git log -S PYTHON_CHECKED_VALUES` has its numbers).
 PYTHON_CHECKED_VALUES = 16
 
 

@@ -1,8 +1,8 @@
 """Which threads run which calls: unary calls on a few threads, streaming calls on their own.
 
 Only one thread at a time runs Python, so unary handler threads beyond a few only add thread
-switches: on the bench VM (one core, 64 calls in flight) 4 threads answered 11-13% more
-Predict and PredictBatch calls than 32, with half the context switches per call. But a
+switches: 4 answer more Predict and PredictBatch calls than 32 (`python -m bench --only
+server,levers`, docs/performance.md). But a
 streaming call (PredictStream, health Watch, reflection) holds its thread for as long as it is
 open, so streaming calls run on a pool of their own and can never take the unary calls' threads.
 
