@@ -80,7 +80,7 @@ def _build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     parser.add_argument(
         "--seed",
         default=env("SEED", str(DEFAULT_SEED)),
-        help="seed for training, cross-validation and parity inputs (IRIS_SEED)",
+        help=f"seed for training, cross-validation and parity inputs (IRIS_SEED, default {DEFAULT_SEED})",
     )
     parser.add_argument(
         "--verify",

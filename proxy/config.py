@@ -215,6 +215,13 @@ _SPECS: dict[str, _Spec] = {
 }
 
 
+def _shown(default: object) -> str:
+    """A default as a user would type it: on and off for switches."""
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    return str(default)
+
+
 def flag_name(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -238,7 +245,7 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
             dest=name,
             default=None,
             metavar="VALUE",
-            help=f"{spec.help} (env {env_name(name)}, default {getattr(defaults, name)})",
+            help=f"{spec.help} (env {env_name(name)}, default {_shown(getattr(defaults, name))})",
         )
     args = parser.parse_args(list(argv))
 

@@ -38,7 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m server.healthcheck", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="server address (default 127.0.0.1)")
     parser.add_argument(
-        "--port", type=int, default=int(os.environ.get(env_name("--port"), DEFAULT_PORT)), help="[IRIS_PORT]"
+        "--port",
+        type=int,
+        default=int(os.environ.get(env_name("--port"), DEFAULT_PORT)),
+        help=f"server port [IRIS_PORT, default {DEFAULT_PORT}]",
     )
     parser.add_argument("--service", default="", help="service to ask about (default '': the whole server)")
     parser.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for the answer")

@@ -188,6 +188,24 @@ def test_errors_pass_through_the_edge_unchanged(product):
     assert "sepal_length" in error["message"]
 
 
+def test_the_edge_logs_the_request_id_and_keeps_the_proxies_metrics_inside(product):
+    """The edge's log line carries the client's X-Request-Id, which the proxy echoes; the
+    proxies' /metrics answer 404 through the published port."""
+    request_id = f"e2e-{os.getpid()}"
+    fields = {key: str(value) for key, value in FLOWER.items()}
+    body = "&".join(f"{k}={v}" for k, v in fields.items()).encode()
+    request = urllib.request.Request(REST_URL, data=body, headers={"X-Request-Id": request_id})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.headers["X-Request-Id"] == request_id
+    deadline = time.monotonic() + 10
+    while f'id="{request_id}"' not in compose("logs", "edge"):
+        assert time.monotonic() < deadline, "the edge logged no line with the request id"
+        time.sleep(0.2)
+    with pytest.raises(urllib.error.HTTPError) as hidden:
+        urllib.request.urlopen(REST_URL + "metrics", timeout=10)
+    assert hidden.value.code == 404
+
+
 def test_edge_runs_haproxy_as_non_root_and_serves_its_own_metrics(product):
     """The edge container runs HAProxy as a non-root user; its exporter answers on 8404."""
     assert compose("exec", "-T", "edge", "id", "-u").strip() != "0"
