@@ -43,6 +43,7 @@ PHASE_TIMEOUT_SECONDS = 60.0
 TAKEN_BACK_TIMEOUT_SECONDS = 60.0
 # With no ready replica, the edge answers within this (it never waits for one to come).
 AT_ONCE_SECONDS = 2.0
+LOG_LINES_SHOWN = 200  # per service, after the tests
 REST_URL, GRPC_TARGET = "http://127.0.0.1:5000/", "127.0.0.1:50052"
 PREDICT = "/iris.v1.IrisPredictor/Predict"
 
@@ -72,6 +73,9 @@ def product():
         up()
         yield
     finally:
+        # Shown by pytest under the last test's teardown when something failed: what each service said.
+        logs = ["docker", "compose", "-p", PROJECT, "logs", "--no-color", "--tail", str(LOG_LINES_SHOWN)]
+        print(subprocess.run(logs, cwd=ROOT, capture_output=True, text=True, timeout=WAIT_SECONDS).stdout)
         subprocess.run(
             ["docker", "compose", "-p", PROJECT, "down", "--volumes", "--remove-orphans", "--timeout", "20"],
             cwd=ROOT,
