@@ -124,47 +124,6 @@ def combined_targets(rounds: list[dict]) -> list[dict]:
     return combined
 
 
-CEILINGS = "ceilings: "  # the group prefix of run_ceilings' points
-# name, the point measured (a ceilings group), the point it is divided by, the target's goal.
-CEILING_RATIOS = (
-    ("1. Predict c64 / constant c64, as measured by this group", "server", "constant grpc-threaded", 0.85),
-    ("1. ... with a constant Predict handler", "server, constant handler", "constant grpc-threaded", 0.85),
-    ("1. ... with the model run cached", "server, cached model run", "constant grpc-threaded", 0.85),
-    ("5. REST POST / c64 / gRPC Predict c64, with no gRPC call", "proxy, no upstream call", "server", 2),
-)
-
-
-def ceilings(points: list[dict]) -> list[dict]:
-    """The ratios of CEILING_RATIOS, each within a round, then their median and range (none if the
-    ceilings group did not run)."""
-    by_round: dict[int, dict[str, float]] = {}
-    for row in points:
-        if row["group"].startswith(CEILINGS) and row["status"] == "ok":
-            by_round.setdefault(row["round"], {})[row["group"].removeprefix(CEILINGS)] = row["rps"]
-    found = []
-    for name, measured, baseline, goal in CEILING_RATIOS:
-        values = [r[measured] / r[baseline] for r in by_round.values() if measured in r and r.get(baseline)]
-        if values:
-            found.append(
-                {
-                    "ceiling": name,
-                    "value": statistics.median(values),
-                    "low": min(values),
-                    "high": max(values),
-                    "rounds": values,
-                    "goal": goal,
-                }
-            )
-    return found
-
-
-def ceiling_line(ceiling: dict) -> str:
-    return (
-        f"ceiling {ceiling['ceiling']}: {ceiling['value']:.2f} ({ceiling['low']:.2f}-{ceiling['high']:.2f}), "
-        f"goal {ceiling['goal']:g}"
-    )
-
-
 MEDIAN_KEYS = ("rps", "rows_per_s", "messages_per_s", "mean_ms", "p50_ms", "p99_ms", "rss_mib")
 
 

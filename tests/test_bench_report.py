@@ -1,7 +1,7 @@
 """bench/report.py: points measured in several rounds become medians, targets become medians of
 per-round ratios, and a point that failed in any round is reported failed."""
 
-from bench import report
+from bench import ceilings, report
 
 
 def point(group, name, concurrency, rps, round_index, status="ok", p50=1.0, p99=2.0):
@@ -119,29 +119,9 @@ def ceiling_points(round_index, const_rps, server_rps, free_handler_rps, proxy_r
         "proxy, no upstream call": proxy_rps,
     }
     return [
-        point(f"{report.CEILINGS}{group}", "Predict predict", 64, rps, round_index)
+        point(f"{ceilings.CEILINGS}{group}", "Predict predict", 64, rps, round_index)
         for group, rps in groups.items()
     ]
-
-
-def test_ceilings_are_ratios_within_a_round_then_their_median():
-    points = [
-        # Round 1 ran on a host half as fast; a median of each point's req/s would give 0.8 and 2.1.
-        *ceiling_points(0, const_rps=1000, server_rps=600, free_handler_rps=800, proxy_rps=1500),
-        *ceiling_points(1, const_rps=500, server_rps=350, free_handler_rps=450, proxy_rps=700),
-        *ceiling_points(2, const_rps=1000, server_rps=700, free_handler_rps=850, proxy_rps=1260),
-        point("server (1 worker)", "Predict predict", 64, 10, 0),  # another group's point: not used
-    ]
-
-    found = {ceiling["ceiling"]: ceiling for ceiling in report.ceilings(points)}
-
-    free_handler = found["1. ... with a constant Predict handler"]
-    assert free_handler["value"] == 0.85
-    assert (free_handler["low"], free_handler["high"]) == (0.8, 0.9)
-    no_upstream = found["5. REST POST / c64 / gRPC Predict c64, with no gRPC call"]
-    assert no_upstream["value"] == 2.0
-    assert (no_upstream["low"], no_upstream["high"]) == (1.8, 2.5)
-    assert "1. ... with the model run cached" not in found  # not measured
 
 
 def test_markdown_lists_the_ceilings_only_when_measured():
@@ -156,7 +136,7 @@ def test_markdown_lists_the_ceilings_only_when_measured():
     }
 
     without = report.markdown(results)
-    results["ceilings"] = report.ceilings(points)
+    results["ceilings"] = ceilings.ceiling_ratios(points)
     text = report.markdown(results)
 
     assert "| ceiling (group" not in without
