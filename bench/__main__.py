@@ -13,7 +13,7 @@ import json
 import pathlib
 import platform
 
-from bench import ceilings, inprocess, once_groups, report, scale, tools
+from bench import ceilings, inprocess, once_groups, report, scale, targets, tools
 from bench.points import Bench
 from bench.product import SERVER_CPU
 from bench.rounds import ROUND_GROUPS, round_results, run_rounds
@@ -72,7 +72,7 @@ def main() -> None:
         "points": bench.rows,
         "soak": bench.soak,
     }
-    results["targets"] = report.combined_targets(round_results(bench))
+    results["targets"] = targets.combined_targets(round_results(bench))
     results["ceilings"] = ceilings.ceiling_ratios(bench.rows)
     results["scale"] = scale.scale_ratios(bench.rows)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))

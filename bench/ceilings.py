@@ -3,22 +3,45 @@
 
 import contextlib
 import functools
-import statistics
 
 from bench import checks
 from bench.points import Bench
 from bench.processes import wait_until
 from bench.product import FORM_BODY, FORM_TYPE, PREDICT, form_check, start_proxy, start_server
+from bench.ratios import Ratio, round_values, summary
 from bench.round_groups import start_baseline
 
 CEILINGS = "ceilings: "  # the group prefix of this group's points
 
-# name, the point measured (a ceilings group), the point it is divided by, the target's goal.
 CEILING_RATIOS = (
-    ("1. Predict c64 / constant c64, as measured by this group", "server", "constant grpc-threaded", 0.85),
-    ("1. ... with a constant Predict handler", "server, constant handler", "constant grpc-threaded", 0.85),
-    ("1. ... with the model run cached", "server, cached model run", "constant grpc-threaded", 0.85),
-    ("5. REST POST / c64 / gRPC Predict c64, with no gRPC call", "proxy, no upstream call", "server", 2),
+    Ratio(
+        "1. Predict c64 / constant c64, as measured by this group",
+        "ceilings server",
+        ("ceilings constant grpc-threaded",),
+        op=">=",
+        goal=0.85,
+    ),
+    Ratio(
+        "1. ... with a constant Predict handler",
+        "ceilings server, constant handler",
+        ("ceilings constant grpc-threaded",),
+        op=">=",
+        goal=0.85,
+    ),
+    Ratio(
+        "1. ... with the model run cached",
+        "ceilings server, cached model run",
+        ("ceilings constant grpc-threaded",),
+        op=">=",
+        goal=0.85,
+    ),
+    Ratio(
+        "5. REST POST / c64 / gRPC Predict c64, with no gRPC call",
+        "ceilings proxy, no upstream call",
+        ("ceilings server",),
+        op=">=",
+        goal=2,
+    ),
 )
 
 
@@ -51,7 +74,8 @@ def run_ceilings(bench: Bench) -> None:
             bench.round = index
             for label, service in servers.items():
                 check = functools.partial(checks.grpc_predict, service.port)
-                bench.grpc_point(f"{CEILINGS}{label}", service, PREDICT, "predict", 64, check)
+                group = f"{CEILINGS}{label}"
+                bench.grpc_point(group, service, PREDICT, "predict", 64, check, step=f"ceilings {label}")
             bench.rest_point(
                 f"{CEILINGS}proxy, no upstream call",
                 proxy,
@@ -61,6 +85,7 @@ def run_ceilings(bench: Bench) -> None:
                 FORM_TYPE,
                 64,
                 form_check(proxy.port),
+                step="ceilings proxy, no upstream call",
             )
         bench.round = None
     for ceiling in ceiling_ratios(bench.rows):
@@ -70,24 +95,11 @@ def run_ceilings(bench: Bench) -> None:
 def ceiling_ratios(points: list[dict]) -> list[dict]:
     """The ratios of CEILING_RATIOS, each within a round, then their median and range (none if the
     ceilings group did not run)."""
-    by_round: dict[int, dict[str, float]] = {}
-    for row in points:
-        if row["group"].startswith(CEILINGS) and row["status"] == "ok":
-            by_round.setdefault(row["round"], {})[row["group"].removeprefix(CEILINGS)] = row["rps"]
     found = []
-    for name, measured, baseline, goal in CEILING_RATIOS:
-        values = [r[measured] / r[baseline] for r in by_round.values() if measured in r and r.get(baseline)]
+    for ratio in CEILING_RATIOS:
+        values = round_values(ratio, points)
         if values:
-            found.append(
-                {
-                    "ceiling": name,
-                    "value": statistics.median(values),
-                    "low": min(values),
-                    "high": max(values),
-                    "rounds": values,
-                    "goal": goal,
-                }
-            )
+            found.append({"ceiling": ratio.name, **summary(values), "goal": ratio.goal})
     return found
 
 

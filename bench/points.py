@@ -3,7 +3,7 @@ the point is recorded as a row (failed, never fast, if any of that went wrong)."
 
 import argparse
 
-from bench import frames, loadgen, report
+from bench import frames, loadgen, report, steps
 from bench.processes import Service
 from bench.product import LOAD_CPU, SERVER_CPU
 
@@ -38,13 +38,17 @@ class Bench:
         cpu=LOAD_CPU,
         label=None,
         threads=1,
+        step=None,
     ):
+        """h2load POSTs file `body` to `method` over `connections` x `streams` streams; `step`, if the
+        point has one, is its identifier in bench/steps.py."""
         url = f"http://127.0.0.1:{service.port}/{method}"
         seconds, warmup = self.args.seconds, self.args.warmup
         self._run(
             group,
             service,
             label or f"{method.rsplit('/', 1)[1]} {body}",
+            step,
             connections * streams,
             rows,
             messages,
@@ -67,13 +71,16 @@ class Bench:
         rows=1,
         cpu=LOAD_CPU,
         threads=1,
+        step=None,
     ):
+        """wrk POSTs `body` to `path` over `connections` connections; `step` as for grpc_point."""
         url = f"http://127.0.0.1:{service.port}{path}"
         seconds, warmup = self.args.seconds, self.args.warmup
         self._run(
             group,
             service,
             label,
+            step,
             connections,
             rows,
             1,
@@ -81,10 +88,13 @@ class Bench:
             lambda: loadgen.wrk(url, body, content_type, connections, seconds, warmup, cpu, threads),
         )
 
-    def _run(self, group, service, label, concurrency, rows, messages, check, load) -> None:
+    def _run(self, group, service, label, step, concurrency, rows, messages, check, load) -> None:
+        if step is not None:
+            steps.require_known([step])
         row = {
             "group": group,
             "point": label,
+            "step": step,
             "concurrency": concurrency,
             "rows_per_request": rows,
             "messages_per_request": messages,

@@ -1,9 +1,8 @@
-"""Turn benchmark rows into the markdown table, the target checks and one-line progress.
+"""Turn benchmark rows and ratios into results.md, and each point into one line of progress.
 
-Points that feed the targets are measured in several rounds (see bench/__main__.py): the table
-shows each point's median over its rounds, and each target is computed within each round (so a
-ratio compares points measured seconds apart, not a quarter of an hour) and reported as the
-median of those ratios with their range.
+Points that feed the targets are measured in several rounds (bench/rounds.py): the table shows
+each point's median over its rounds; the targets, ceilings and scale ratios come computed
+(bench/targets.py, bench/ceilings.py, bench/scale.py), each the median of per-round ratios.
 """
 
 import statistics
@@ -16,112 +15,6 @@ def one_line(row: dict) -> str:
         f"{row['group']:32} {row['point']:34} c={row['concurrency']:<3} {row['rps']:9.0f} req/s "
         f"{row['rows_per_s']:11.0f} rows/s  p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms"
     )
-
-
-def _find(results: dict, group_prefix: str, point_prefix: str, concurrency: int) -> dict | None:
-    for row in results["points"]:
-        if (
-            row["group"].startswith(group_prefix)
-            and row["point"].startswith(point_prefix)
-            and row["concurrency"] == concurrency
-            and row["status"] == "ok"
-        ):
-            return row
-    return None
-
-
-def _ratio(a: dict | None, key_a: str, b: dict | None, key_b: str) -> float | None:
-    return a[key_a] / b[key_b] if a and b and b[key_b] else None
-
-
-def targets(results: dict) -> list[dict]:
-    """The performance issue's targets from one round's points and start-up (value None where a
-    point is missing or failed)."""
-    threaded = _find(results, "constant grpc-threaded", "Predict predict", 64)
-    aio = _find(results, "constant grpc-aio", "Predict predict", 64)
-    fastest_const = max((r for r in (threaded, aio) if r), key=lambda r: r["rps"], default=None)
-    const_c1 = [_find(results, f"constant {k}", "Predict predict", 1) for k in ("grpc-threaded", "grpc-aio")]
-    fastest_c1 = min((r for r in const_c1 if r), key=lambda r: r["p99_ms"], default=None)
-    predict64 = _find(results, "server (1 worker)", "Predict predict", 64)
-    predict1 = _find(results, "server (1 worker)", "Predict predict", 1)
-    stream = _find(results, "server (1 worker)", "PredictStream", 64) or _find(
-        results, "server (1 worker)", "PredictStream", 1
-    )
-    batch = _find(results, "server (1 worker)", "PredictBatch", 64)
-    infer = _find(results, "server (1 worker)", "ModelInfer infer1000", 64)
-    rest64 = _find(results, "proxy + server", "POST / form", 64)
-    rest1 = _find(results, "proxy + server", "POST / form", 1)
-    startup = results.get("startup") or {}
-    checks = [
-        (
-            "1. Predict c64 / fastest constant unary c64",
-            _ratio(predict64, "rps", fastest_const, "rps"),
-            ">=",
-            0.85,
-        ),
-        ("2. Predict c1 p99 / constant c1 p99", _ratio(predict1, "p99_ms", fastest_c1, "p99_ms"), "<=", 1.3),
-        (
-            "3. PredictStream msgs/s / Predict c64 req/s",
-            _ratio(stream, "messages_per_s", predict64, "rps"),
-            ">=",
-            2,
-        ),
-        (
-            "4a. PredictBatch 1000 req/s / constant unary c64",
-            _ratio(batch, "rps", fastest_const, "rps"),
-            ">=",
-            0.5,
-        ),
-        (
-            "4b. ModelInfer 1000 req/s / constant unary c64",
-            _ratio(infer, "rps", fastest_const, "rps"),
-            ">=",
-            0.5,
-        ),
-        ("5. REST POST / c64 / gRPC Predict c64", _ratio(rest64, "rps", predict64, "rps"), ">=", 2),
-        ("6. REST c1 p50 / gRPC Predict c1 p50", _ratio(rest1, "p50_ms", predict1, "p50_ms"), "<=", 2),
-        ("7a. seconds to SERVING", startup.get("seconds_to_serving"), "<=", 1.0),
-        ("7b. idle server RSS MiB (1 worker)", startup.get("idle_rss_mib"), "<=", 100),
-    ]
-    rows = []
-    for name, value, op, goal in checks:
-        met = _met(value, op, goal)
-        rows.append(
-            {
-                "target": name,
-                "value": value,
-                "op": op,
-                "goal_value": goal,
-                "goal": f"{op} {goal:g}",
-                "met": met,
-            }
-        )
-    return rows
-
-
-def _met(value: float | None, op: str, goal: float) -> bool | None:
-    return None if value is None else (value >= goal if op == ">=" else value <= goal)
-
-
-def combined_targets(rounds: list[dict]) -> list[dict]:
-    """Each target's median over the rounds (each round: {"points": ..., "startup": ...}), with the
-    lowest and highest round and every round's value; a round that could not measure it is left out."""
-    per_round = [targets(one) for one in rounds]
-    combined = []
-    for index, first in enumerate(per_round[0] if per_round else []):
-        values = [r[index]["value"] for r in per_round if r[index]["value"] is not None]
-        value = statistics.median(values) if values else None
-        combined.append(
-            {
-                **first,
-                "value": value,
-                "low": min(values, default=None),
-                "high": max(values, default=None),
-                "rounds": values,
-                "met": _met(value, first["op"], first["goal_value"]),
-            }
-        )
-    return combined
 
 
 MEDIAN_KEYS = ("rps", "rows_per_s", "messages_per_s", "mean_ms", "p50_ms", "p99_ms", "rss_mib")

@@ -23,7 +23,8 @@ from bench.product import (
     start_server,
 )
 
-Steps = dict[str, Callable[[], None]]  # a round's points by step name (see ROUND_STEPS)
+# A round's points by step (bench/steps.py); each is called with step=its step.
+Steps = dict[str, Callable[..., None]]
 
 
 def start_baseline(bench: Bench, name: str, kind: str) -> Service:

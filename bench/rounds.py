@@ -14,6 +14,7 @@ from bench import tools
 from bench.points import Bench
 from bench.product import SERVER_CPU
 from bench.round_groups import Steps, open_baselines, open_proxy, open_server
+from bench.steps import ROUND_STEPS
 
 # Each starts its servers and names its points. The server starts first, alone, so that its
 # start-up time is its own.
@@ -22,34 +23,6 @@ ROUND_GROUPS: dict[str, Callable[[Bench, contextlib.ExitStack], Steps]] = {
     "baselines": open_baselines,
     "proxy": open_proxy,
 }
-# The order of a round's points: the two points of each target's ratio one after the other.
-ROUND_STEPS = (
-    # Concurrency 1. Target 2: server Predict p99 against the constant servers'; target 6: REST
-    # p50 against server Predict's.
-    "aiohttp c1",
-    "grpc-threaded predict c1",
-    "grpc-aio predict c1",
-    "server predict c1",
-    "proxy form c1",
-    "server batch1000 c1",
-    "server infer1 c1",
-    "server infer1000 c1",
-    # 64 in flight. Targets 1 and 4: server Predict, PredictBatch and ModelInfer 1,000 rows
-    # against the constant servers' Predict; 5 and 3: REST and PredictStream against Predict.
-    "grpc-threaded predict c64",
-    "grpc-aio predict c64",
-    "server batch1000 c64",
-    "server infer1000 c64",
-    "server predict c64",
-    "proxy form c64",
-    "server stream64",
-    "proxy json c64",
-    "proxy batch c64",
-    "server infer1 c64",
-    "grpc-threaded stream64",
-    "grpc-aio stream64",
-    "aiohttp c64",
-)
 
 
 def run_round(bench: Bench, selected: list[str]) -> None:
@@ -64,7 +37,7 @@ def run_round(bench: Bench, selected: list[str]) -> None:
             raise RuntimeError(f"steps missing from ROUND_STEPS: {unordered}")
         for name in ROUND_STEPS:
             if name in steps:
-                steps[name]()
+                steps[name](step=name)
 
 
 def run_rounds(bench: Bench, selected: list[str]) -> list[float]:

@@ -10,7 +10,8 @@ def test_ceilings_are_ratios_within_a_round_then_their_median():
         *ceiling_points(0, const_rps=1000, server_rps=600, free_handler_rps=800, proxy_rps=1500),
         *ceiling_points(1, const_rps=500, server_rps=350, free_handler_rps=450, proxy_rps=700),
         *ceiling_points(2, const_rps=1000, server_rps=700, free_handler_rps=850, proxy_rps=1260),
-        point("server (1 worker)", "Predict predict", 64, 10, 0),  # another group's point: not used
+        # another group's point: not used
+        point("server (1 worker)", "Predict predict", 64, 10, 0, step="server predict c64"),
     ]
 
     found = {ceiling["ceiling"]: ceiling for ceiling in ceilings.ceiling_ratios(points)}
