@@ -4,7 +4,7 @@ Servers run pinned to CPU 0 and the load generators to CPU 1 (taskset); each poi
 warm-up, runs for --seconds, and is checked with a real call before and after. The groups the
 targets compare (baselines, server, proxy) run --rounds times, one round after the other, and
 each target is a ratio within one round, reported as the median over rounds with its range
-(bench/rounds.py). Results go to bench/out/results.{md,json}. See README "Performance".
+(bench/rounds.py). Results go to bench/out/results.{md,json,png}. See README "Performance".
 """
 
 import argparse
@@ -13,7 +13,7 @@ import json
 import pathlib
 import platform
 
-from bench import ceilings, inprocess, once_groups, report, scale, targets, tools
+from bench import ceilings, chart, inprocess, once_groups, report, scale, targets, tools
 from bench.points import Bench
 from bench.product import SERVER_CPU
 from bench.rounds import ROUND_GROUPS, round_results, run_rounds
@@ -77,7 +77,8 @@ def main() -> None:
     results["scale"] = scale.scale_ratios(bench.rows)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     (args.out / "results.md").write_text(report.markdown(results))
-    print(f"\nwrote {args.out / 'results.md'} and {args.out / 'results.json'}")
+    chart.write(results, args.out / "results.png")
+    print(f"\nwrote {args.out / 'results.md'}, {args.out / 'results.json'} and {args.out / 'results.png'}")
 
 
 if __name__ == "__main__":
