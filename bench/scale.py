@@ -23,7 +23,6 @@ import functools
 import importlib.util
 import os
 import pathlib
-import statistics
 import tempfile
 import urllib.request
 
@@ -32,6 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench import checks
 from bench.processes import Service, free_port, wait_until
 from bench.product import FORM_BODY, FORM_TYPE, PREDICT, form_check, start_proxy, start_server
+from bench.ratios import Ratio, round_values, summary
 
 WORKER_COUNTS = (1, 2, 4)
 CONNECTIONS_PER_SERVER_WORKER = 4
@@ -131,12 +131,13 @@ def run_scale(bench) -> None:
         check = functools.partial(checks.grpc_predict, service.port)
         connections = CONNECTIONS_PER_SERVER_WORKER * workers
         point = functools.partial(bench.grpc_point, f"{SCALE}server", service, PREDICT, "predict")
-        point(GRPC_STREAMS, check, connections, cpu=None, label=label, threads=LOAD_THREADS)
+        step = f"scale {label}"
+        point(GRPC_STREAMS, check, connections, cpu=None, label=label, threads=LOAD_THREADS, step=step)
 
     def proxy_point(label: str, proxy, cpu: str | None = None) -> None:
         form = form_check(proxy.port)
         point = functools.partial(bench.rest_point, f"{SCALE}proxy", proxy, label, "/", FORM_BODY, FORM_TYPE)
-        point(REST_CONNECTIONS, form, cpu=cpu, threads=LOAD_THREADS)
+        point(REST_CONNECTIONS, form, cpu=cpu, threads=LOAD_THREADS, step=f"scale {label}")
 
     proxy_log = ["--log-level", "warning"]
     gunicorn = importlib.util.find_spec("gunicorn") is not None
@@ -196,7 +197,10 @@ def run_edge_point(bench) -> None:
         before = [predicts_answered(port) for port in metrics_ports]
         check = functools.partial(checks.grpc_predict, edge.port)
         label = f"one connection through the edge, {EDGE_SERVERS} servers"
-        bench.grpc_point(f"{SCALE}edge", edge, PREDICT, "predict", 64, check, cpu=None, label=label)
+        step = f"scale {label}"
+        bench.grpc_point(
+            f"{SCALE}edge", edge, PREDICT, "predict", 64, check, cpu=None, label=label, step=step
+        )
         calls = [predicts_answered(port) - start for port, start in zip(metrics_ports, before, strict=True)]
         bench.rows[-1]["calls_per_server"] = calls
         print(f"scale: calls per server from one connection through the edge: {calls}", flush=True)
@@ -214,44 +218,47 @@ def run_budget_point(bench, proxy_point) -> None:
         proxy_point(f"proxy 4 + server 4 workers on {BUDGET_CPUS} CPUs", proxy, cpu=load_cpus)
 
 
-# (ratio, measured point, baseline point, baseline multiplier or None for a plain ratio)
-SCALE_RATIOS = [
+# rate(N) / (N x rate(1)) for each N, and plain ratios of two points
+SCALE_RATIOS = (
     *(
-        (f"server efficiency at {n} workers", f"server {n} workers", "server 1 workers", n)
+        Ratio(
+            f"server efficiency at {n} workers",
+            f"scale server {n} workers",
+            ("scale server 1 workers",),
+            per=n,
+        )
         for n in WORKER_COUNTS[1:]
     ),
     *(
-        (f"proxy efficiency at {n} workers", f"proxy {n} workers", "proxy 1 workers", n)
+        Ratio(
+            f"proxy efficiency at {n} workers", f"scale proxy {n} workers", ("scale proxy 1 workers",), per=n
+        )
         for n in WORKER_COUNTS[1:]
     ),
-    (
+    Ratio(
         "REST: proxy 4 workers / 1 worker (goal on 16 cores: 3.2)",
-        "proxy 4 workers",
-        "proxy 1 workers",
-        None,
+        "scale proxy 4 workers",
+        ("scale proxy 1 workers",),
     ),
-    ("server pinned / free, 2 workers", "server 2 workers pinned", "server 2 workers", None),
-    ("proxy pinned / free, 2 workers", "proxy 2 workers pinned", "proxy 2 workers", None),
-    ("proxy: gunicorn / SO_REUSEPORT, 2 workers", "proxy 2 gunicorn workers", "proxy 2 workers", None),
-]
+    Ratio("server pinned / free, 2 workers", "scale server 2 workers pinned", ("scale server 2 workers",)),
+    Ratio("proxy pinned / free, 2 workers", "scale proxy 2 workers pinned", ("scale proxy 2 workers",)),
+    Ratio(
+        "proxy: gunicorn / SO_REUSEPORT, 2 workers",
+        "scale proxy 2 gunicorn workers",
+        ("scale proxy 2 workers",),
+    ),
+)
 
 
 def scale_ratios(points: list[dict]) -> list[dict]:
     """SCALE_RATIOS, each within a round, then the median and range over rounds."""
-    by_round: dict[int, dict[str, float]] = {}
-    for row in points:
-        if row["group"].startswith(SCALE) and row["status"] == "ok" and row["round"] is not None:
-            by_round.setdefault(row["round"], {})[row["point"]] = row["rps"]
     found = []
-    for name, measured, baseline, multiplier in SCALE_RATIOS:
-        values = [
-            r[measured] / (r[baseline] * (multiplier or 1))
-            for r in by_round.values()
-            if measured in r and r.get(baseline)
-        ]
+    for ratio in SCALE_RATIOS:
+        values = round_values(ratio, points)
         if values:
+            middle = summary(values)
             found.append(
-                {"ratio": name, "value": statistics.median(values), "low": min(values), "high": max(values)}
+                {"ratio": ratio.name, "value": middle["value"], "low": middle["low"], "high": middle["high"]}
             )
     return found
 

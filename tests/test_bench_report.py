@@ -1,11 +1,18 @@
-"""bench/report.py: points measured in several rounds become medians, targets become medians of
-per-round ratios, and a point that failed in any round is reported failed."""
+"""bench/report.py: points measured in several rounds become medians, a point that failed in any
+round is reported failed, and results.md shows the ranges of points, targets and ceilings."""
 
-from bench import report
+from bench import ceilings, report, targets
 
 
-def point(group, name, concurrency, rps, round_index, status="ok", p50=1.0, p99=2.0):
-    row = {"group": group, "point": name, "concurrency": concurrency, "round": round_index, "status": status}
+def point(group, name, concurrency, rps, round_index, status="ok", p50=1.0, p99=2.0, step=None):
+    row = {
+        "group": group,
+        "point": name,
+        "step": step,
+        "concurrency": concurrency,
+        "round": round_index,
+        "status": status,
+    }
     if status == "ok":
         row.update(
             rps=rps,
@@ -22,9 +29,18 @@ def point(group, name, concurrency, rps, round_index, status="ok", p50=1.0, p99=
 
 def round_points(round_index, const_rps, predict_rps, rest_rps):
     return [
-        point("constant grpc-threaded", "Predict predict", 64, const_rps, round_index),
-        point("server (1 worker)", "Predict predict", 64, predict_rps, round_index),
-        point("proxy + server (one core)", "POST / form", 64, rest_rps, round_index),
+        point(
+            "constant grpc-threaded",
+            "Predict predict",
+            64,
+            const_rps,
+            round_index,
+            step="grpc-threaded predict c64",
+        ),
+        point(
+            "server (1 worker)", "Predict predict", 64, predict_rps, round_index, step="server predict c64"
+        ),
+        point("proxy + server (one core)", "POST / form", 64, rest_rps, round_index, step="proxy form c64"),
     ]
 
 
@@ -70,25 +86,6 @@ def test_a_point_failed_in_any_round_is_reported_failed():
     assert summary["status"] == "FAILED: 3 errors under load"
 
 
-def test_targets_are_ratios_within_a_round_then_their_median():
-    # Round 2 ran on a host half as fast: its points are all lower, its ratios the same.
-    rounds = [
-        {"points": round_points(0, const_rps=1000, predict_rps=800, rest_rps=1600), "startup": {}},
-        {"points": round_points(1, const_rps=500, predict_rps=400, rest_rps=800), "startup": {}},
-        {"points": round_points(2, const_rps=1000, predict_rps=700, rest_rps=1600), "startup": {}},
-    ]
-
-    targets = {t["target"].split(".")[0]: t for t in report.combined_targets(rounds)}
-
-    assert targets["1"]["value"] == 0.8
-    assert (targets["1"]["low"], targets["1"]["high"]) == (0.7, 0.8)
-    assert targets["1"]["met"] is False
-    assert targets["5"]["value"] == 2.0
-    assert targets["5"]["met"] is True
-    assert targets["3"]["value"] is None  # no stream point was measured
-    assert targets["3"]["met"] is None
-
-
 def test_markdown_shows_the_range_of_rounds_and_of_each_target():
     rounds = [
         {"points": round_points(i, const_rps=1000, predict_rps=rps, rest_rps=1600), "startup": {}}
@@ -101,7 +98,7 @@ def test_markdown_shows_the_range_of_rounds_and_of_each_target():
         "command": "c",
         "host_probe_ms": [300.0, 500.0],
         "points": [row for one in rounds for row in one["points"]],
-        "targets": report.combined_targets(rounds),
+        "targets": targets.combined_targets(rounds),
     }
 
     text = report.markdown(results)
@@ -119,29 +116,11 @@ def ceiling_points(round_index, const_rps, server_rps, free_handler_rps, proxy_r
         "proxy, no upstream call": proxy_rps,
     }
     return [
-        point(f"{report.CEILINGS}{group}", "Predict predict", 64, rps, round_index)
+        point(
+            f"{ceilings.CEILINGS}{group}", "Predict predict", 64, rps, round_index, step=f"ceilings {group}"
+        )
         for group, rps in groups.items()
     ]
-
-
-def test_ceilings_are_ratios_within_a_round_then_their_median():
-    points = [
-        # Round 1 ran on a host half as fast; a median of each point's req/s would give 0.8 and 2.1.
-        *ceiling_points(0, const_rps=1000, server_rps=600, free_handler_rps=800, proxy_rps=1500),
-        *ceiling_points(1, const_rps=500, server_rps=350, free_handler_rps=450, proxy_rps=700),
-        *ceiling_points(2, const_rps=1000, server_rps=700, free_handler_rps=850, proxy_rps=1260),
-        point("server (1 worker)", "Predict predict", 64, 10, 0),  # another group's point: not used
-    ]
-
-    found = {ceiling["ceiling"]: ceiling for ceiling in report.ceilings(points)}
-
-    free_handler = found["1. ... with a constant Predict handler"]
-    assert free_handler["value"] == 0.85
-    assert (free_handler["low"], free_handler["high"]) == (0.8, 0.9)
-    no_upstream = found["5. REST POST / c64 / gRPC Predict c64, with no gRPC call"]
-    assert no_upstream["value"] == 2.0
-    assert (no_upstream["low"], no_upstream["high"]) == (1.8, 2.5)
-    assert "1. ... with the model run cached" not in found  # not measured
 
 
 def test_markdown_lists_the_ceilings_only_when_measured():
@@ -156,7 +135,7 @@ def test_markdown_lists_the_ceilings_only_when_measured():
     }
 
     without = report.markdown(results)
-    results["ceilings"] = report.ceilings(points)
+    results["ceilings"] = ceilings.ceiling_ratios(points)
     text = report.markdown(results)
 
     assert "| ceiling (group" not in without

@@ -9,11 +9,16 @@ from bench import scale
 from tests.test_bench_report import point
 
 
+def proxy_point(workers, rps, round_index, status="ok"):
+    label = f"proxy {workers} workers"
+    return point("scale: proxy", label, 64, rps, round_index, status=status, step=f"scale {label}")
+
+
 def scale_round(round_index, one, two, four):
     return [
-        point("scale: proxy", "proxy 1 workers", 64, one, round_index),
-        point("scale: proxy", "proxy 2 workers", 64, two, round_index),
-        point("scale: proxy", "proxy 4 workers", 64, four, round_index),
+        proxy_point(1, one, round_index),
+        proxy_point(2, two, round_index),
+        proxy_point(4, four, round_index),
     ]
 
 
@@ -44,9 +49,9 @@ def test_a_ratio_without_both_points_is_left_out():
 def test_failed_points_count_in_no_ratio():
     rows = [
         *scale_round(0, 1000, 1800, 2000),
-        point("scale: proxy", "proxy 1 workers", 64, 0, 1, status="FAILED"),
+        proxy_point(1, 0, 1, status="FAILED"),
     ]
-    rows.append(point("scale: proxy", "proxy 2 workers", 64, 5000, 1))
+    rows.append(proxy_point(2, 5000, 1))
     ratios = {ratio["ratio"]: ratio for ratio in scale.scale_ratios(rows)}
     assert ratios["proxy efficiency at 2 workers"]["value"] == pytest.approx(0.9)
 
