@@ -4,7 +4,7 @@ Servers run pinned to CPU 0 and the load generators to CPU 1 (taskset); each poi
 warm-up, runs for --seconds, and is checked with a real call before and after. The groups the
 targets compare (baselines, server, proxy) run --rounds times, one round after the other, and
 each target is a ratio within one round, reported as the median over rounds with its range
-(bench/rounds.py). Results go to bench/out/results.{md,json,png}. See README "Performance".
+(bench/rounds.py). Results go to bench/out/results.{md,json,png}. See docs/performance.md.
 """
 
 import argparse
