@@ -64,7 +64,7 @@ def make_app(settings: Settings) -> web.Application:
     if metrics:
         app[METRICS] = metrics
         app.router.add_get("/metrics", metrics_endpoint, allow_head=False)
-    app[OPENAPI_JSON] = openapi_json_text(settings.max_body_bytes)
+    app[OPENAPI_JSON] = openapi_json_text(settings)
     app.cleanup_ctx.append(upstream_channel)
     add_routes(app)
     return app
