@@ -7,6 +7,7 @@ from aiohttp import web
 
 from proxy.coalescer import COALESCER, Coalescer
 from proxy.config import Settings
+from proxy.docs_page import add_docs_routes
 from proxy.errors import error_middleware
 from proxy.limits import make_limits_middleware
 from proxy.metrics import METRICS, ProxyMetrics, UpstreamMetricsInterceptor, metrics_endpoint
@@ -64,7 +65,8 @@ def make_app(settings: Settings) -> web.Application:
     if metrics:
         app[METRICS] = metrics
         app.router.add_get("/metrics", metrics_endpoint, allow_head=False)
-    app[OPENAPI_JSON] = openapi_json_text(settings.max_body_bytes)
+    app[OPENAPI_JSON] = openapi_json_text(settings)
     app.cleanup_ctx.append(upstream_channel)
     add_routes(app)
+    add_docs_routes(app)
     return app

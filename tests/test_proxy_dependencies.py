@@ -4,6 +4,7 @@ has no numpy, no onnxruntime): an import of anything else would crash the contai
 import re
 import sys
 
+from proxy.docs_page import ASSETS, SWAGGER_UI_DIR
 from tests.import_scan import imported_top_level_names
 from tests.server_process import REPO_ROOT
 
@@ -31,12 +32,23 @@ def test_the_proxy_imports_nothing_outside_its_image():
     assert strays == {}
 
 
-def test_every_third_party_import_is_pinned_in_the_proxy_requirements():
+def pinned_in_the_proxy_image() -> set[str]:
     requirements = (REPO_ROOT / "requirements" / "proxy.txt").read_text()
-    pinned = set(re.findall(r"^([a-z0-9][a-z0-9._-]*)==", requirements, re.M))
+    return set(re.findall(r"^([a-z0-9][a-z0-9._-]*)==", requirements, re.M))
+
+
+def test_every_third_party_import_is_pinned_in_the_proxy_requirements():
+    pinned = pinned_in_the_proxy_image()
     used = {
         PROXY_PACKAGES[name]
         for name in imported_top_level_names(REPO_ROOT / "proxy")
         if name in PROXY_PACKAGES
     }
     assert used <= pinned
+
+
+def test_the_docs_page_files_come_from_a_pinned_package():
+    """GET /docs serves files of swagger-ui-py, which the proxy finds by name rather than imports."""
+    assert "swagger-ui-py" in pinned_in_the_proxy_image()
+    assert SWAGGER_UI_DIR.parent.name == "swagger_ui"
+    assert all((SWAGGER_UI_DIR / asset).is_file() for asset in ASSETS)

@@ -2,39 +2,79 @@
 
 import json
 
+import grpc
 import pytest
 from openapi_spec_validator import validate
 
 from proxy.app import make_app
 from proxy.config import Settings
+from proxy.docs_page import ASSETS_PATH
 from proxy.errors import RETRY_LATER_STATUSES
 from proxy.openapi import openapi_document
+from proxy.parsing import FEATURES, FLOAT32_MAX
+from proxy.v2_codec import HEADER_LENGTH, INT64_RANGE
 
 FLOWER = {"sepal_length": 6.8, "sepal_width": 3.2, "petal_length": 5.9, "petal_width": 2.3}
 
 
 def test_document_is_valid_openapi():
     """openapi-spec-validator accepts the document."""
-    validate(openapi_document(max_body_bytes=1024 * 1024))
+    validate(openapi_document(Settings()))
+
+
+def routes_of(app) -> set[tuple[str, str]]:
+    """(method, path template) of every route of the app and of its sub-apps (/v2)."""
+    return {(route.method.lower(), route.resource.canonical) for route in app.router.routes()}
+
+
+def operations_of(document: dict) -> set[tuple[str, str]]:
+    return {(method, path) for path, item in document["paths"].items() for method in item}
 
 
 def test_document_lists_exactly_the_app_routes():
-    """Every route of the app is documented, and every documented operation is routed."""
-    app = make_app(Settings())
-    routed = {(route.method.lower(), route.resource.canonical) for route in app.router.routes()}
-    documented = {(method, path) for path, item in openapi_document(1024)["paths"].items() for method in item}
-    assert routed == documented
+    """Every route of the app is an operation of the document, and every operation is routed
+    (but for the /docs page's static files, which are no part of the API)."""
+    settings = Settings()
+    routed = routes_of(make_app(settings))
+    assert ("get", "/v2/models/{name}") in routed  # the /v2 sub-app's routes are seen too
+    assert ("get", ASSETS_PATH) in routed
+    routed.remove(("get", ASSETS_PATH))
+    documented = operations_of(openapi_document(settings))
+    assert routed - documented == set(), "routes without an operation in proxy/openapi.json"
+    assert documented - routed == set(), "operations in proxy/openapi.json without a route"
 
 
-def test_body_limit_is_documented():
-    """The 413 response states the configured body limit."""
-    responses = openapi_document(max_body_bytes=12345)["components"]["responses"]
+def test_body_limit_is_filled_in_from_the_settings():
+    """The 413 responses of both APIs state the configured body limit."""
+    responses = openapi_document(Settings(max_body_bytes=12345))["components"]["responses"]
     assert "12345 bytes" in responses["PayloadTooLarge"]["description"]
+    assert "12345 bytes" in responses["V2PayloadTooLarge"]["description"]
+
+
+def test_document_states_the_limits_the_proxy_enforces():
+    """The document's field names, number ranges, error codes and binary header are the code's."""
+    document = openapi_document(Settings())
+    schemas = document["components"]["schemas"]
+    assert schemas["Features"]["required"] == list(FEATURES)
+    assert list(schemas["Features"]["properties"]) == list(FEATURES)
+    assert schemas["FeatureArray"]["minItems"] == schemas["FeatureArray"]["maxItems"] == len(FEATURES)
+    float32_ranges = [
+        *schemas["Features"]["properties"].values(),
+        schemas["FeatureArray"]["items"],
+        schemas["V2InferInput"]["properties"]["data"]["items"]["anyOf"][0],
+    ]
+    assert {(value["minimum"], value["maximum"]) for value in float32_ranges} == {(-FLOAT32_MAX, FLOAT32_MAX)}
+    int64 = schemas["V2Parameters"]["additionalProperties"]["anyOf"][1]
+    assert (int64["minimum"], int64["maximum"]) == INT64_RANGE
+    codes = schemas["Error"]["properties"]["error"]["properties"]["code"]["enum"]
+    assert codes == [code.name for code in grpc.StatusCode if code is not grpc.StatusCode.OK]
+    infer_reply = document["paths"]["/v2/models/{name}/infer"]["post"]["responses"]["200"]
+    assert HEADER_LENGTH in infer_reply["headers"]
 
 
 def test_retry_after_is_documented_where_the_proxy_sends_it():
     """Every 429 and 503 the proxy sends carries Retry-After (proxy/errors.py): both APIs say so."""
-    document = openapi_document(1024)
+    document = openapi_document(Settings())
     responses = document["components"]["responses"]
     retry_later = {"429": ("TooManyRequests", "V2TooManyRequests"), "503": ("Unavailable", "V2Unavailable")}
     assert set(retry_later) == {str(status) for status in RETRY_LATER_STATUSES}

@@ -91,7 +91,7 @@ def assert_reveals_nothing(where: str, text: str, log_dir: pathlib.Path) -> None
 
 
 def test_http_surfaces_reveal_nothing_sensitive(product):
-    """Metrics, health, readiness, OpenAPI, V2 metadata and error answers: no secrets, paths or traces."""
+    """Metrics, health, readiness, OpenAPI, /docs, V2 metadata and errors: no secrets, paths or traces."""
     _, proxy, metrics_port, log_dir = product
     urls = [f"http://127.0.0.1:{metrics_port}/metrics"]
     urls += [
@@ -101,6 +101,7 @@ def test_http_surfaces_reveal_nothing_sensitive(product):
             "/healthz",
             "/readyz",
             "/openapi.json",
+            "/docs",
             "/v2",
             "/v2/health/live",
             "/v2/health/ready",
