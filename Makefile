@@ -32,7 +32,7 @@ format: venv
 	$(BIN)/ruff format .
 
 # Train, convert and parity-check a new model version under artifacts/ (see docs/model-export.md).
-export: venv
+export: proto
 	$(BIN)/python -m export $(EXPORT_ARGS)
 
 # Server and proxy on this machine, in the foreground (Ctrl-C stops both).

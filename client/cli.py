@@ -14,11 +14,11 @@ from collections.abc import Sequence
 
 import grpc
 
-from client.csv_rows import FEATURES, CsvError, read_rows
+from client.csv_rows import CsvError, read_rows
+from common.names import FEATURE_NAMES, REQUEST_ID_KEY
 from iris_pb import iris_pb2, iris_pb2_grpc
 
 SETOSA = (5.1, 3.5, 1.4, 0.2)
-REQUEST_ID_KEY = "x-request-id"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="localhost", help="server host (default localhost)")
     parser.add_argument("--port", type=int, default=50052, help="server gRPC port (default 50052)")
-    for name, default in zip(FEATURES, SETOSA, strict=True):
+    for name, default in zip(FEATURE_NAMES, SETOSA, strict=True):
         flag = "--" + name.replace("_", "-")
         parser.add_argument(flag, type=float, default=default, metavar="CM", help=f"(default {default})")
     parser.add_argument(
@@ -82,7 +82,7 @@ def _format_probabilities(probabilities: Sequence[float]) -> str:
 
 
 def predict_one(stub: iris_pb2_grpc.IrisPredictorStub, args: argparse.Namespace, metadata: list) -> str:
-    request = iris_pb2.PredictRequest(**{name: getattr(args, name) for name in FEATURES})
+    request = iris_pb2.PredictRequest(**{name: getattr(args, name) for name in FEATURE_NAMES})
     reply = stub.Predict(request, timeout=args.timeout, metadata=metadata)
     if args.json:
         return json.dumps(

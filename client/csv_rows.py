@@ -7,7 +7,7 @@ first four columns are taken in the API's order. Blank lines are skipped.
 import csv
 import pathlib
 
-FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
+from common.names import FEATURE_NAMES
 
 
 class CsvError(ValueError):
@@ -29,13 +29,13 @@ def read_rows(path: pathlib.Path) -> list[tuple[float, ...]]:
             lines = [(number, cells) for number, cells in enumerate(csv.reader(file), start=1) if cells]
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise CsvError(f"{path}: cannot read it: {error}") from None
-    columns = list(range(len(FEATURES)))
+    columns = list(range(len(FEATURE_NAMES)))
     if lines and not all(_is_number(cell) for cell in lines[0][1]):
         header = [cell.strip() for cell in lines.pop(0)[1]]
-        missing = [name for name in FEATURES if name not in header]
+        missing = [name for name in FEATURE_NAMES if name not in header]
         if missing:
             raise CsvError(f"{path}: the header has no column {', '.join(missing)}")
-        columns = [header.index(name) for name in FEATURES]
+        columns = [header.index(name) for name in FEATURE_NAMES]
     rows = []
     for number, cells in lines:
         try:

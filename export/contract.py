@@ -2,12 +2,12 @@
 
 import onnx
 
+from common.names import CLASS_NAMES, FEATURE_NAMES
+
 MANIFEST_FILE = "model.json"
 ONNX_FILE = "model.onnx"
 PICKLE_FILE = "iris_model.pickle"  # the parity reference; nothing at runtime opens it
 
-FEATURE_NAMES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
-CLASS_NAMES = ("setosa", "versicolor", "virginica")
 
 INPUT_NAME = "input"
 LABEL_OUTPUT = "label"

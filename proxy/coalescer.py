@@ -33,8 +33,8 @@ import grpc
 from aiohttp import web
 
 from common.error_details import field_violations, row_of
+from common.names import FEATURE_NAMES
 from iris_pb import iris_pb2
-from proxy.parsing import FEATURES
 from proxy.row_stream import RowStream
 from proxy.upstream import Upstream
 
@@ -161,7 +161,7 @@ class Coalescer:
             while len(batch) > 1:
                 try:
                     reply = await self._upstream.predict_batch(
-                        [w.features[name] for w in batch for name in FEATURES],
+                        [w.features[name] for w in batch for name in FEATURE_NAMES],
                         batch_request_id([w.request_id for w in batch]),
                     )
                 except grpc.aio.AioRpcError as error:

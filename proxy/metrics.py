@@ -26,9 +26,9 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import choose_encoder
 
+from common.names import IRIS_SERVICE
 from common.worker_metrics import workers_registry
 from common.workers import MULTIPROC_DIR_ENV
-from proxy.upstream import IRIS_SERVICE
 
 # No iris_*_created series: they would double the series scraped and tell nothing here.
 disable_created_metrics()

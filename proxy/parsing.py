@@ -3,7 +3,7 @@
 POST / takes one flower as form fields (application/x-www-form-urlencoded, as the original
 `curl -d sepal_length=6.8 ...` call sends, or multipart/form-data) or as a JSON object.
 POST /predict takes many as JSON: a list of rows, or `{"instances": [row, ...]}`, where a row
-is an object with the four fields or an array of the four numbers in FEATURES order.
+is an object with the four fields or an array of the four numbers in FEATURE_NAMES order.
 Row numbers in messages count from 0.
 
 The proxy only checks what it must to build the gRPC request faithfully: present, a number,
@@ -19,9 +19,9 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDictProxy
 
+from common.names import FEATURE_NAMES
 from proxy.errors import RequestError
 
-FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 JSON_CONTENT_TYPE = "application/json"
 _SHOWN_VALUE_CHARS = 40
@@ -66,17 +66,17 @@ def _form_number(values: list[Any], field: str) -> float:
 
 
 def features_from_form(form: MultiDictProxy[Any]) -> dict[str, float]:
-    return {field: _form_number(form.getall(field, []), field) for field in FEATURES}
+    return {field: _form_number(form.getall(field, []), field) for field in FEATURE_NAMES}
 
 
 def features_from_object(body: Any, row: str = "") -> dict[str, float]:
     """Feature values of a JSON object with the four fields; `row` prefixes messages ("row 3: ")."""
     if not isinstance(body, Mapping):
         raise RequestError(
-            f"{row}expected a JSON object with fields {', '.join(FEATURES)}, got {_kind(body)}"
+            f"{row}expected a JSON object with fields {', '.join(FEATURE_NAMES)}, got {_kind(body)}"
         )
     features = {}
-    for field in FEATURES:
+    for field in FEATURE_NAMES:
         if field not in body:
             raise RequestError(f'{row}missing field "{field}"')
         features[field] = _json_number(body[field], field, row)
@@ -91,15 +91,15 @@ def _kind(value: Any) -> str:
 def _row_values(row: Any, index: int) -> list[float]:
     where = f"row {index}: "
     if isinstance(row, list):
-        if len(row) != len(FEATURES):
+        if len(row) != len(FEATURE_NAMES):
             raise RequestError(
-                f"{where}expected {len(FEATURES)} numbers ({', '.join(FEATURES)}), got {len(row)}"
+                f"{where}expected {len(FEATURE_NAMES)} numbers ({', '.join(FEATURE_NAMES)}), got {len(row)}"
             )
-        return [_json_number(value, field, where) for value, field in zip(row, FEATURES, strict=True)]
+        return [_json_number(value, field, where) for value, field in zip(row, FEATURE_NAMES, strict=True)]
     if isinstance(row, Mapping):
         return list(features_from_object(row, where).values())
     raise RequestError(
-        f"{where}expected an object with fields {', '.join(FEATURES)} or an array of 4 numbers, "
+        f"{where}expected an object with fields {', '.join(FEATURE_NAMES)} or an array of 4 numbers, "
         f"got {_kind(row)}"
     )
 

@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import grpc
 
+from common.names import REQUEST_ID_KEY
 from iris_pb import iris_pb2, iris_pb2_grpc
 
 MAX_AGE_SECONDS = 1.0
@@ -95,7 +96,7 @@ class RowStream:
 
     def _open(self) -> grpc.aio.StreamStreamCall:
         self._call = self._stub.PredictStream(
-            metadata=(("x-request-id", STREAM_REQUEST_ID),), wait_for_ready=False
+            metadata=((REQUEST_ID_KEY, STREAM_REQUEST_ID),), wait_for_ready=False
         )
         self._retire_timer = asyncio.get_running_loop().call_later(MAX_AGE_SECONDS, self._retire)
         return self._call

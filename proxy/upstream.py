@@ -19,11 +19,10 @@ import grpc
 from aiohttp import web
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from common.names import ACCEPTING_CALLS_HEALTH_NAME, IRIS_SERVICE, REQUEST_ID_KEY, V2_SERVICE
 from inference_pb import grpc_predict_v2_pb2_grpc
 from iris_pb import iris_pb2, iris_pb2_grpc
 
-IRIS_SERVICE = "iris.v1.IrisPredictor"
-V2_SERVICE = "inference.GRPCInferenceService"  # KServe V2 (Open Inference Protocol)
 # Services whose calls are safe to repeat (predictions have no side effects).
 RETRIED_SERVICES = (IRIS_SERVICE, V2_SERVICE)
 RETRY_MAX_ATTEMPTS = 3
@@ -59,8 +58,8 @@ def service_config() -> str:
         {
             "loadBalancingConfig": [{"round_robin": {}}],
             # Each connection watches the server's health (grpc.health.v1 Watch): a replica that
-            # is draining after SIGTERM gets no more calls (see DRAINING_HEALTH_NAME).
-            "healthCheckConfig": {"serviceName": DRAINING_HEALTH_NAME},
+            # is draining after SIGTERM gets no more calls (see common/names.py).
+            "healthCheckConfig": {"serviceName": ACCEPTING_CALLS_HEALTH_NAME},
             "methodConfig": [
                 {"name": [{"service": service} for service in RETRIED_SERVICES], "retryPolicy": retry_policy}
             ],
@@ -101,7 +100,7 @@ def open_channel(
 
 
 def _metadata(request_id: str) -> tuple[tuple[str, str], ...]:
-    return (("x-request-id", request_id),)
+    return ((REQUEST_ID_KEY, request_id),)
 
 
 class _ChannelStubs:

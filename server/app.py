@@ -23,6 +23,7 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import REGISTRY
 
 from common.logs import configure_logging, log_event
+from common.names import ACCEPTING_CALLS_HEALTH_NAME, IRIS_SERVICE, V2_SERVICE
 from inference_pb import grpc_predict_v2_pb2_grpc
 from server import inference_v2, iris_wire, service
 from server.config import Settings
@@ -35,11 +36,6 @@ from server.thread_pools import StreamingCallsPool
 from server.tls import add_port, describe
 
 logger = logging.getLogger("server")
-# A health "service" that says SERVING from start-up (warm-up included) until SIGTERM: whether the
-# server takes calls at all, unlike "" and the API names, which say whether the model is ready.
-# The proxy's channel watches it (proxy/upstream.py) to stop sending calls to a draining server
-# while still reaching a warming one's liveness and readiness endpoints.
-ACCEPTING_CALLS_HEALTH_NAME = "iris.accepting-calls"
 # Calls still running on a connection past --max-connection-age-seconds get this long to finish.
 MAX_CONNECTION_AGE_GRACE_SECONDS = 5.0
 
@@ -60,9 +56,9 @@ def api_services(model: IrisModel, settings: Settings) -> list[ApiService]:
     iris = service.IrisPredictorService(model, max_open_streams=settings.stream_threads // 2)
     v2 = inference_v2.InferenceService(model)
     return [
-        ApiService(service.SERVICE_NAME, functools.partial(iris_wire.add_iris_predictor, iris)),
+        ApiService(IRIS_SERVICE, functools.partial(iris_wire.add_iris_predictor, iris)),
         ApiService(
-            inference_v2.SERVICE_NAME,
+            V2_SERVICE,
             functools.partial(grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server, v2),
             v2.set_serving,
         ),

@@ -22,9 +22,9 @@ import grpc
 
 from common.error_details import field_path, invalid_argument
 from common.logs import log_event
+from common.names import REQUEST_ID_KEY
 from server.model import BatchTooLargeError, InvalidInput
 
-REQUEST_ID_KEY = "x-request-id"
 NO_REQUEST_ID = "-"  # logged for a call that carried no x-request-id
 
 logger = logging.getLogger("server.errors")

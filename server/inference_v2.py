@@ -21,7 +21,6 @@ from server.errors import ApiError, unary_rpc
 from server.model import IrisModel
 from server.v2_tensors import TensorSpec, features_from_request, infer_response, requested_outputs, signature
 
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 SERVER_NAME = "iris-predictor"
 SERVER_VERSION = "0.1.0"  # pyproject.toml's version
 # KServe's platform name for ONNX models (Triton calls it onnxruntime_onnx).

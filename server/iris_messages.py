@@ -8,15 +8,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from common.names import FEATURE_NAMES
 from iris_pb import iris_pb2
 from server.model import InvalidInput, ModelMetadata, Prediction
 
-FEATURE_FIELDS = ("sepal_length", "sepal_width", "petal_length", "petal_width")
-ROW_WIDTH = len(FEATURE_FIELDS)
+ROW_WIDTH = len(FEATURE_NAMES)
 
 
 def _check_present(request: iris_pb2.PredictRequest, row: int | None) -> None:
-    for field in FEATURE_FIELDS:
+    for field in FEATURE_NAMES:
         if not request.HasField(field):
             raise InvalidInput(f"{field} is missing", row=row, field=field)
 
@@ -45,7 +45,7 @@ def rows_from_batch(request: iris_pb2.PredictBatchRequest | np.ndarray) -> np.nd
     if len(features) % ROW_WIDTH:
         raise InvalidInput(
             f"features has {len(features)} values, not a multiple of {ROW_WIDTH} "
-            f"(each row is {', '.join(FEATURE_FIELDS)})",
+            f"(each row is {', '.join(FEATURE_NAMES)})",
             field="features",
         )
     return features.reshape(-1, ROW_WIDTH)

@@ -18,11 +18,11 @@ from typing import NamedTuple
 import grpc
 import numpy as np
 
+from common.names import IRIS_SERVICE
 from iris_pb import iris_pb2
 from server.iris_messages import batch_reply
 from server.model import ModelMetadata, Prediction
 
-SERVICE_NAME = iris_pb2.DESCRIPTOR.services_by_name["IrisPredictor"].full_name
 # Field tags (field number << 3 | wire type 2, length-delimited) of PredictBatchRequest/-Reply.
 FEATURES_TAG = 0x0A  # request field 1, packed float
 SPECIES_TAG = 0x0A  # reply field 1, packed int32
@@ -124,5 +124,5 @@ def add_iris_predictor(servicer: object, server: grpc.Server) -> None:
             response_serializer=iris_pb2.PredictReply.SerializeToString,
         ),
     }
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
-    server.add_registered_method_handlers(SERVICE_NAME, handlers)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(IRIS_SERVICE, handlers),))
+    server.add_registered_method_handlers(IRIS_SERVICE, handlers)

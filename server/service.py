@@ -12,10 +12,10 @@ from typing import Any
 import grpc
 import numpy as np
 
+from common.names import FEATURE_NAMES
 from iris_pb import iris_pb2, iris_pb2_grpc
 from server.errors import ApiError, streaming_rpc, unary_rpc
 from server.iris_messages import (
-    FEATURE_FIELDS,
     replies,
     row_from_request,
     rows_from_batch,
@@ -24,8 +24,6 @@ from server.iris_messages import (
 from server.iris_wire import BatchAnswer
 from server.model import InvalidInput, IrisModel
 from server.repository import ModelLoadError
-
-SERVICE_NAME = iris_pb2.DESCRIPTOR.services_by_name["IrisPredictor"].full_name
 
 
 class IrisPredictorService(iris_pb2_grpc.IrisPredictorServicer):
@@ -36,10 +34,10 @@ class IrisPredictorService(iris_pb2_grpc.IrisPredictorServicer):
     """
 
     def __init__(self, model: IrisModel, max_open_streams: int):
-        if model.metadata.feature_names != FEATURE_FIELDS:
+        if model.metadata.feature_names != FEATURE_NAMES:
             raise ModelLoadError(
                 f"model features {list(model.metadata.feature_names)} are not the iris.v1 API's "
-                f"{list(FEATURE_FIELDS)} in that order"
+                f"{list(FEATURE_NAMES)} in that order"
             )
         self._model = model
         self._max_open_streams = max_open_streams

@@ -18,9 +18,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
+from common.names import ACCEPTING_CALLS_HEALTH_NAME
 from iris_pb import iris_pb2, iris_pb2_grpc
-from proxy.upstream import DRAINING_HEALTH_NAME
-from server.app import ACCEPTING_CALLS_HEALTH_NAME
 from tests.proxy_process import running_proxy
 from tests.rest_load import FLOWER, FLOWER_SPECIES, LoadResult, steady_load, wait_for_successes
 from tests.server_process import ServerProcess, free_port, running_server
@@ -100,10 +99,6 @@ async def test_rolling_restart_fails_no_request(tmp_path):
         )
         assert result.failures == [], result.summary() + "\n" + "\n".join(result.failures[:20])
         assert result.ok >= 5 * SUCCESSES_PER_PHASE
-
-
-def test_the_proxy_watches_the_health_name_the_server_turns_off_when_draining():
-    assert DRAINING_HEALTH_NAME == ACCEPTING_CALLS_HEALTH_NAME
 
 
 def test_a_draining_server_says_so_and_still_answers_until_its_drain_ends(tmp_path):

@@ -12,8 +12,9 @@ import hypothesis
 from hypothesis import strategies as st
 from multidict import MultiDict, MultiDictProxy
 
+from common.names import FEATURE_NAMES
 from proxy.errors import RequestError
-from proxy.parsing import FEATURES, FLOAT32_MAX, batch_features, features_from_form, features_from_object
+from proxy.parsing import FLOAT32_MAX, batch_features, features_from_form, features_from_object
 
 HOSTILE = hypothesis.settings(max_examples=150, derandomize=True, database=None, deadline=None)
 
@@ -25,7 +26,9 @@ json_values = st.recursive(
     max_leaves=10,
 )
 # Objects and rows that look almost right: the feature names, or four values, of any kind.
-feature_objects = st.dictionaries(st.sampled_from(FEATURES) | st.text(max_size=15), json_values, max_size=6)
+feature_objects = st.dictionaries(
+    st.sampled_from(FEATURE_NAMES) | st.text(max_size=15), json_values, max_size=6
+)
 row_arrays = st.lists(json_values, min_size=3, max_size=5)
 rows = feature_objects | row_arrays | json_values
 batch_bodies = (
@@ -56,7 +59,7 @@ def test_any_batch_body_parses_to_wire_values_or_a_400(body):
     except RequestError as error:
         assert_client_error(error)
         return
-    assert len(values) % len(FEATURES) == 0
+    assert len(values) % len(FEATURE_NAMES) == 0
     assert_wire_values(values)
 
 
@@ -68,11 +71,11 @@ def test_any_object_parses_to_four_features_or_a_400(body):
     except RequestError as error:
         assert_client_error(error)
         return
-    assert list(features) == list(FEATURES)
+    assert list(features) == list(FEATURE_NAMES)
     assert_wire_values(list(features.values()))
 
 
-form_keys = st.sampled_from(FEATURES) | st.text(max_size=15)
+form_keys = st.sampled_from(FEATURE_NAMES) | st.text(max_size=15)
 form_values = (
     st.text(max_size=30) | numbers.map(str) | st.sampled_from(["nan", "-inf", "1e39", "1_0", " 5 ", "٣"])
 )
@@ -86,12 +89,12 @@ def test_any_form_parses_to_four_features_or_a_400(fields):
     except RequestError as error:
         assert_client_error(error)
         return
-    assert list(features) == list(FEATURES)
+    assert list(features) == list(FEATURE_NAMES)
     assert_wire_values(list(features.values()))
 
 
 @HOSTILE
 @hypothesis.given(st.lists(st.lists(float32_values, min_size=4, max_size=4), max_size=8), st.booleans())
 def test_valid_rows_pass_unchanged_in_order(values, as_objects):
-    body = [dict(zip(FEATURES, row, strict=True)) for row in values] if as_objects else values
+    body = [dict(zip(FEATURE_NAMES, row, strict=True)) for row in values] if as_objects else values
     assert batch_features({"instances": body}) == [value for row in values for value in row]

@@ -14,12 +14,11 @@ import yaml
 from aiohttp import web
 from kubernetes_validate.utils import SchemaNotFoundError, ValidationError
 
+from common.names import ACCEPTING_CALLS_HEALTH_NAME, IRIS_SERVICE, V2_SERVICE
 from proxy import config as proxy_config
 from proxy import routes as proxy_routes
 from proxy.serving import SHUTDOWN_MARGIN_SECONDS
 from server import config as server_config
-from server import inference_v2, service
-from server.app import ACCEPTING_CALLS_HEALTH_NAME
 from tests.server_process import REPO_ROOT
 
 K8S_DIR = REPO_ROOT / "deploy" / "k8s"
@@ -233,7 +232,7 @@ def test_server_probes_ask_the_servers_health_names(pod_id):
     kinds = ("startupProbe", "readinessProbe", "livenessProbe")
     probes = {kind: container(pod)[kind]["grpc"] for kind in kinds}
     assert {probe["port"] for probe in probes.values()} == {int(setting(pod, "IRIS_PORT"))}
-    assert probes["readinessProbe"]["service"] in ("", service.SERVICE_NAME, inference_v2.SERVICE_NAME)
+    assert probes["readinessProbe"]["service"] in ("", IRIS_SERVICE, V2_SERVICE)
     assert probes["livenessProbe"]["service"] == ACCEPTING_CALLS_HEALTH_NAME
     assert probes["startupProbe"]["service"] == ACCEPTING_CALLS_HEALTH_NAME
 

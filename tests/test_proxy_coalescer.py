@@ -8,17 +8,17 @@ import grpc
 import pytest
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
+from common.names import FEATURE_NAMES
 from iris_pb import iris_pb2, iris_pb2_grpc
 from proxy.coalescer import MAX_BATCH_ID_CHARS, Coalescer, bad_row, batch_request_id
 from proxy.config import ConfigError, parse_settings
-from proxy.parsing import FEATURES
 
 NOT_FINITE = "sepal_width is NaN; features must be finite numbers"
 CLASS_NAMES = ("setosa", "versicolor", "virginica")
 
 
 def flower(sepal_length: float, sepal_width: float = 3.0) -> dict[str, float]:
-    return dict(zip(FEATURES, (sepal_length, sepal_width, 1.0, 0.5), strict=True))
+    return dict(zip(FEATURE_NAMES, (sepal_length, sepal_width, 1.0, 0.5), strict=True))
 
 
 def species_of(features: dict[str, float]) -> int:
@@ -72,7 +72,7 @@ class FakeUpstream:
         )
 
     async def predict_batch(self, flat, request_id):
-        rows = [dict(zip(FEATURES, flat[i : i + 4], strict=True)) for i in range(0, len(flat), 4)]
+        rows = [dict(zip(FEATURE_NAMES, flat[i : i + 4], strict=True)) for i in range(0, len(flat), 4)]
         self.calls.append(("PredictBatch", len(rows), request_id))
         await self.gate.wait()
         if self.batch_error is not None:

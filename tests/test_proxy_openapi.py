@@ -6,12 +6,13 @@ import grpc
 import pytest
 from openapi_spec_validator import validate
 
+from common.names import FEATURE_NAMES
 from proxy.app import make_app
 from proxy.config import Settings
 from proxy.docs_page import ASSETS_PATH
 from proxy.errors import RETRY_LATER_STATUSES
 from proxy.openapi import openapi_document
-from proxy.parsing import FEATURES, FLOAT32_MAX
+from proxy.parsing import FLOAT32_MAX
 from proxy.v2_codec import HEADER_LENGTH, INT64_RANGE
 
 FLOWER = {"sepal_length": 6.8, "sepal_width": 3.2, "petal_length": 5.9, "petal_width": 2.3}
@@ -55,9 +56,9 @@ def test_document_states_the_limits_the_proxy_enforces():
     """The document's field names, number ranges, error codes and binary header are the code's."""
     document = openapi_document(Settings())
     schemas = document["components"]["schemas"]
-    assert schemas["Features"]["required"] == list(FEATURES)
-    assert list(schemas["Features"]["properties"]) == list(FEATURES)
-    assert schemas["FeatureArray"]["minItems"] == schemas["FeatureArray"]["maxItems"] == len(FEATURES)
+    assert schemas["Features"]["required"] == list(FEATURE_NAMES)
+    assert list(schemas["Features"]["properties"]) == list(FEATURE_NAMES)
+    assert schemas["FeatureArray"]["minItems"] == schemas["FeatureArray"]["maxItems"] == len(FEATURE_NAMES)
     float32_ranges = [
         *schemas["Features"]["properties"].values(),
         schemas["FeatureArray"]["items"],
