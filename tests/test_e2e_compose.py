@@ -265,6 +265,14 @@ def wait_until_taken_back(read, container: str) -> None:
         time.sleep(0.5)
 
 
+def edge_trouble() -> str:
+    """The edge's log lines of requests that did not end cleanly (HAProxy's termination state is
+    not ----), and of its replicas' state changes, for a failure message."""
+    lines = compose("logs", "--no-color", "edge").splitlines()
+    trouble = [line for line in lines if " ---- " not in line and "[WARNING]" not in line]
+    return "\nedge log, requests that did not end cleanly and state changes:\n" + "\n".join(trouble[-60:])
+
+
 class Loads:
     """REST and gRPC load through the edge, running until stopped."""
 
@@ -312,8 +320,12 @@ async def test_a_rolling_restart_of_every_replica_fails_no_request(product):
     finally:
         await loads.stop()
     print(f"rolling restart of {len(replicas)} replicas through the edge: {loads.summary()}")
-    assert loads.rest.failures == [], loads.summary() + "\n" + "\n".join(loads.rest.failures[:20])
-    assert loads.grpc.failures == [], loads.summary() + "\n" + "\n".join(loads.grpc.failures[:20])
+    assert loads.rest.failures == [], (
+        loads.summary() + "\n" + "\n".join(loads.rest.failures[:20]) + edge_trouble()
+    )
+    assert loads.grpc.failures == [], (
+        loads.summary() + "\n" + "\n".join(loads.grpc.failures[:20]) + edge_trouble()
+    )
 
 
 async def test_killing_a_replica_of_each_kind_loses_at_most_the_requests_in_flight(product):
