@@ -3,6 +3,7 @@
 import asyncio
 from collections.abc import AsyncIterator
 
+import grpc
 from aiohttp import web
 
 from proxy.coalescer import COALESCER, Coalescer
@@ -28,24 +29,32 @@ async def upstream_channel(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     interceptors = [UpstreamMetricsInterceptor(app[METRICS])] if METRICS in app else []
     credentials = channel_credentials(settings)
-    channels = [
-        open_channel(settings.upstream, settings.max_body_bytes, interceptors, credentials)
-        for _ in range(settings.upstream_connections)
-    ]
-    app[UPSTREAM] = upstream = Upstream(channels, settings.deadline_seconds)
+
+    def open_upstream_channel() -> grpc.aio.Channel:
+        return open_channel(settings.upstream, settings.max_body_bytes, interceptors, credentials)
+
+    app[UPSTREAM] = upstream = Upstream(
+        open_upstream_channel,
+        settings.upstream_connections,
+        settings.deadline_seconds,
+        settings.upstream_reconnect_seconds,
+    )
     row_stream = None
     if settings.row_stream:
         on_row = app[METRICS].count_stream_row if METRICS in app else None
-        row_stream = RowStream(upstream.iris, settings.deadline_seconds, on_row)
+        row_stream = RowStream(lambda: upstream.iris, settings.deadline_seconds, on_row)
     coalescing = (settings.coalesce_max_rows, settings.coalesce_max_wait_us)
     app[COALESCER] = Coalescer(upstream, *coalescing, row_stream)
+    reconnecting = asyncio.create_task(upstream.reconnect_in_turn()) if upstream.reconnect_seconds else None
     try:
         yield
     finally:
+        if reconnecting is not None:
+            reconnecting.cancel()
         app[COALESCER].close()
         if row_stream is not None:
             row_stream.close()
-        await asyncio.gather(*(channel.close(grace=CHANNEL_CLOSE_GRACE_SECONDS) for channel in channels))
+        await upstream.close(CHANNEL_CLOSE_GRACE_SECONDS)
 
 
 def make_app(settings: Settings) -> web.Application:

@@ -34,6 +34,9 @@ class Settings:
     # a port (SO_REUSEPORT) are reached one worker per connection. Each connection's health watch
     # holds one of the server's --stream-threads and --max-concurrent-requests while it lasts.
     upstream_connections: int = 4
+    # Each of those connections is replaced by a new one this often (0: never), which finds server
+    # replicas added since; see proxy/upstream.py.
+    upstream_reconnect_seconds: float = 0.0
     # gRPC deadline of the upstream call made for one HTTP request, retries included.
     deadline_seconds: float = 5.0
     # TLS to the server(s) (PEM files), see proxy/tls.py: plaintext unless a CA to verify them is
@@ -156,6 +159,11 @@ _SPECS: dict[str, _Spec] = {
         _positive_int,
         "a positive integer (at least the servers' --workers)",
         "gRPC connections to each server address, so every server worker sharing a port takes calls",
+    ),
+    "upstream_reconnect_seconds": _Spec(
+        _seconds_or_zero,
+        "0 (never) or a positive number of seconds",
+        "replace each upstream connection by a new one this often, finding servers added since",
     ),
     "deadline_seconds": _Spec(
         _positive_seconds, "a positive number of seconds", "gRPC deadline of each upstream call, in seconds"

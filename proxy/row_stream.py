@@ -39,7 +39,8 @@ def deadline_exceeded() -> grpc.aio.AioRpcError:
 
 
 class RowStream:
-    """One PredictStream at a time on `stub`'s channel, carrying one row at a time.
+    """One PredictStream at a time, carrying one row at a time; each stream is opened with the stub
+    `stub_source()` gives then (the proxy's channels change, see proxy/upstream.py).
 
     `on_row(code)` is told how each row sent on the stream ended ("OK", or the stream's failure
     code), e.g. to count it in the metrics.
@@ -47,11 +48,11 @@ class RowStream:
 
     def __init__(
         self,
-        stub: iris_pb2_grpc.IrisPredictorStub,
+        stub_source: Callable[[], iris_pb2_grpc.IrisPredictorStub],
         deadline_seconds: float,
         on_row: Callable[[str], None] | None = None,
     ) -> None:
-        self._stub = stub
+        self._stub_source = stub_source
         self._deadline_seconds = deadline_seconds
         self._on_row = on_row
         self._call: grpc.aio.StreamStreamCall | None = None
@@ -95,7 +96,7 @@ class RowStream:
                 self._close()
 
     def _open(self) -> grpc.aio.StreamStreamCall:
-        self._call = self._stub.PredictStream(
+        self._call = self._stub_source().PredictStream(
             metadata=((REQUEST_ID_KEY, STREAM_REQUEST_ID),), wait_for_ready=False
         )
         self._retire_timer = asyncio.get_running_loop().call_later(MAX_AGE_SECONDS, self._retire)

@@ -11,8 +11,9 @@ itself, a bounded number of times, within the call's deadline. Calls never wait 
 connection (wait_for_ready is False): with no server up they fail fast with UNAVAILABLE.
 """
 
+import asyncio
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -119,13 +120,52 @@ class Upstream:
     Each use of `iris`, `health` or `inference` takes the next connected channel's stub in turn
     (see `_next`). Every call carries the HTTP request's id as gRPC metadata `x-request-id` and the
     per-request deadline. Failures leave as grpc.aio.AioRpcError (see errors.py).
+
+    With `reconnect_seconds`, `reconnect_in_turn` replaces each channel by a new one that often: a
+    new channel resolves the target afresh, so replicas added since are found, and the proxy, not
+    the server, decides when a connection ends (the old channel takes no new call and is closed once
+    its calls are done). Servers that close connections at --max-connection-age-seconds do the same
+    from their side, racing the calls that arrive meanwhile; the edge (HAProxy) loses calls to that
+    race, so where the proxy reconnects by itself the servers need no connection age.
     """
 
-    def __init__(self, channels: Sequence[grpc.aio.Channel], deadline_seconds: float) -> None:
-        self.channels = list(channels)
+    def __init__(
+        self,
+        open_channel: Callable[[], grpc.aio.Channel],
+        connections: int,
+        deadline_seconds: float,
+        reconnect_seconds: float = 0.0,
+    ) -> None:
         self.deadline_seconds = deadline_seconds
-        self._stubs = [_ChannelStubs(channel) for channel in channels]
+        self.reconnect_seconds = reconnect_seconds
+        self._open_channel = open_channel
+        self._stubs = [_ChannelStubs(open_channel()) for _ in range(connections)]
         self._turn = 0
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def reconnect(self, index: int) -> None:
+        """Replace channel `index` by a new one; the old one is closed once the calls on it end
+        (within their deadline)."""
+        old = self._stubs[index].channel
+        self._stubs[index] = _ChannelStubs(self._open_channel())
+        closing = asyncio.ensure_future(old.close(grace=self.deadline_seconds))
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+
+    async def reconnect_in_turn(self) -> None:
+        """Until cancelled: replace one channel every reconnect_seconds / connections, so that each
+        is replaced every reconnect_seconds."""
+        index = 0
+        while True:
+            await asyncio.sleep(self.reconnect_seconds / len(self._stubs))
+            self.reconnect(index)
+            index = (index + 1) % len(self._stubs)
+
+    async def close(self, grace_seconds: float) -> None:
+        """Close every channel, giving calls in flight `grace_seconds`."""
+        await asyncio.gather(
+            *self._closing, *(stubs.channel.close(grace=grace_seconds) for stubs in self._stubs)
+        )
 
     def _next(self) -> _ChannelStubs:
         """The next channel that is connected (READY), asking the idle ones it passes to connect;

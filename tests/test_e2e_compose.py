@@ -31,7 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROJECT = f"iris-e2e-{os.getpid()}"
 WAIT_SECONDS = 240
 SERVERS, PROXIES = 3, 2
-# Servers in the compose file close connections after 10 s; a proxy's row stream pins lone rows to
+# Proxies in the compose file replace their server connections every 10 s; a row stream pins lone rows to
 # one replica for at most 1 s, so every replica answers REST requests within seconds.
 SPREAD_SECONDS = 90
 GRPC_CALLS = 60

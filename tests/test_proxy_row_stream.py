@@ -42,7 +42,7 @@ async def upstream_counts(client) -> dict[tuple[str, str], float]:
 
 async def test_rows_on_one_stream_get_the_unary_answers(stub):
     """Rows sent one after another on the stream get exactly what unary Predict answers, on one call."""
-    rows = RowStream(stub, deadline_seconds=5.0)
+    rows = RowStream(lambda: stub, deadline_seconds=5.0)
     try:
         for row in ROWS:
             assert await rows.predict(request_of(row)) == await stub.Predict(request_of(row), timeout=5)
@@ -55,7 +55,7 @@ async def test_rows_on_one_stream_get_the_unary_answers(stub):
 
 async def test_a_second_row_while_one_is_on_the_stream_is_left_to_a_unary_call(stub):
     """The stream carries one row at a time: a row arriving meanwhile gets None (send it unary)."""
-    rows = RowStream(stub, deadline_seconds=5.0)
+    rows = RowStream(lambda: stub, deadline_seconds=5.0)
     try:
         first = asyncio.ensure_future(rows.predict(request_of(ROWS[0])))
         await asyncio.sleep(0)  # the first row is on the stream
@@ -110,7 +110,7 @@ async def test_a_stream_past_its_age_is_ended_cleanly_and_replaced(stub, iris_se
     failure) and the next row opens a new one."""
     monkeypatch.setattr(proxy.row_stream, "MAX_AGE_SECONDS", 0.05)
     logged_before = len(iris_server.log())
-    rows = RowStream(stub, deadline_seconds=5.0)
+    rows = RowStream(lambda: stub, deadline_seconds=5.0)
     try:
         assert await rows.predict(request_of(ROWS[0])) is not None
         first = rows._call
@@ -126,7 +126,7 @@ async def test_a_stream_past_its_age_is_ended_cleanly_and_replaced(stub, iris_se
 async def test_with_no_server_the_stream_is_put_off_and_rows_go_unary(refused_upstream):
     """A stream that fails (UNAVAILABLE) gives no answer, and none is tried again for a while."""
     async with grpc.aio.insecure_channel(refused_upstream) as channel:
-        rows = RowStream(iris_pb2_grpc.IrisPredictorStub(channel), deadline_seconds=5.0)
+        rows = RowStream(lambda: iris_pb2_grpc.IrisPredictorStub(channel), deadline_seconds=5.0)
         codes = []
         rows._on_row = codes.append
         try:
