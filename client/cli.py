@@ -15,7 +15,9 @@ from collections.abc import Sequence
 import grpc
 
 from client.csv_rows import CsvError, read_rows
+from common.addresses import grpc_target
 from common.names import FEATURE_NAMES, REQUEST_ID_KEY
+from common.tls import channel_credentials
 from iris_pb import iris_pb2, iris_pb2_grpc
 
 SETOSA = (5.1, 3.5, 1.4, 0.2)
@@ -53,13 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def open_channel(target: str, args: argparse.Namespace) -> grpc.Channel:
     """A plaintext channel, or TLS with --tls-ca (and a client certificate with --tls-cert)."""
-    if args.tls_ca is None:
+    credentials = channel_credentials(args.tls_ca, args.tls_cert, args.tls_key)
+    if credentials is None:
         return grpc.insecure_channel(target)
-    credentials = grpc.ssl_channel_credentials(
-        root_certificates=args.tls_ca.read_bytes(),
-        private_key=args.tls_key.read_bytes() if args.tls_key else None,
-        certificate_chain=args.tls_cert.read_bytes() if args.tls_cert else None,
-    )
     return grpc.secure_channel(target, credentials)
 
 
@@ -71,10 +69,6 @@ def _check_tls_arguments(parser: argparse.ArgumentParser, args: argparse.Namespa
     for path in (args.tls_ca, args.tls_cert, args.tls_key):
         if path is not None and not path.is_file():
             parser.error(f"{path}: no such file")
-
-
-def _target(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
 
 def _format_probabilities(probabilities: Sequence[float]) -> str:
@@ -136,7 +130,7 @@ def main(argv: Sequence[str]) -> int:
     _check_tls_arguments(parser, args)
     request_id = uuid.uuid4().hex
     metadata = [(REQUEST_ID_KEY, request_id)]
-    with open_channel(_target(args.host, args.port), args) as channel:
+    with open_channel(grpc_target(args.host, args.port), args) as channel:
         stub = iris_pb2_grpc.IrisPredictorStub(channel)
         try:
             output = predict_csv(stub, args, metadata) if args.csv else predict_one(stub, args, metadata)
@@ -144,7 +138,7 @@ def main(argv: Sequence[str]) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 2
         except grpc.RpcError as error:
-            where = _target(args.host, args.port)
+            where = grpc_target(args.host, args.port)
             print(
                 f"error: {where}: {error.code().name}: {error.details()} (request id {request_id})",
                 file=sys.stderr,

@@ -11,6 +11,7 @@ import pathlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from common.addresses import grpc_target
 from common.cpus import usable_cpus
 
 DEFAULT_PORT = 50052
@@ -68,8 +69,7 @@ class Settings:
     @property
     def address(self) -> str:
         """host:port as gRPC wants it, with an IPv6 literal in brackets."""
-        host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
-        return f"{host}:{self.port}"
+        return grpc_target(self.host, self.port)
 
 
 def _integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:

@@ -17,6 +17,8 @@ import sys
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from common.addresses import grpc_target
+from common.tls import channel_credentials
 from server.config import DEFAULT_PORT, Settings, SettingsError, env_name, parse_settings
 
 
@@ -24,12 +26,11 @@ def open_channel(target: str, settings: Settings, tls_ca: str | None, server_nam
     """A channel to the local server, speaking TLS (and presenting a client certificate) if it does."""
     if settings.tls_cert is None or settings.tls_key is None:
         return grpc.insecure_channel(target)
-    roots = pathlib.Path(tls_ca).read_bytes() if tls_ca else settings.tls_cert.read_bytes()
     mutual = settings.tls_client_ca is not None
-    credentials = grpc.ssl_channel_credentials(
-        root_certificates=roots,
-        private_key=settings.tls_key.read_bytes() if mutual else None,
-        certificate_chain=settings.tls_cert.read_bytes() if mutual else None,
+    credentials = channel_credentials(
+        pathlib.Path(tls_ca) if tls_ca else settings.tls_cert,
+        settings.tls_cert if mutual else None,
+        settings.tls_key if mutual else None,
     )
     return grpc.secure_channel(target, credentials, options=[("grpc.ssl_target_name_override", server_name)])
 
@@ -57,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"unhealthy: {error}", file=sys.stderr)
         return 1
-    host = f"[{args.host}]" if ":" in args.host and not args.host.startswith("[") else args.host
-    with open_channel(f"{host}:{args.port}", settings, args.tls_ca, args.tls_server_name) as channel:
+    with open_channel(
+        grpc_target(args.host, args.port), settings, args.tls_ca, args.tls_server_name
+    ) as channel:
         try:
             answer = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout

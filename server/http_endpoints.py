@@ -21,6 +21,8 @@ from prometheus_client import make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
 
+from common.addresses import unbracketed
+
 StartResponse = Callable[..., object]
 WsgiApp = Callable[[dict, StartResponse], Iterable[bytes]]
 
@@ -61,7 +63,7 @@ class HttpEndpoints:
     """The HTTP server of make_http_app, in a daemon thread."""
 
     def __init__(self, host: str, port: int, app: WsgiApp):
-        address = host.strip("[]")  # the gRPC form of an IPv6 address is bracketed
+        address = unbracketed(host)
         try:
             family = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
             server_class = type("Server", (ThreadingWSGIServer,), {"address_family": family})
