@@ -6,15 +6,11 @@ import sys
 
 from common.logs import configure_logging
 from common.workers import worker_index
-from proxy.config import ConfigError, parse_settings
+from proxy.config import READER
 
 
 def main() -> int:
-    try:
-        settings = parse_settings(sys.argv[1:], os.environ)
-    except ConfigError as error:
-        print(f"python -m proxy: error: {error}", file=sys.stderr)
-        return 2  # a usage error, as argparse's
+    settings = READER.read_or_exit(sys.argv[1:], os.environ)
     configure_logging(settings.log_level, settings.log_format)
     index = worker_index(os.environ)
     if settings.workers > 1 and index is None:

@@ -4,7 +4,7 @@ import os
 import sys
 
 from common.workers import worker_index
-from server.config import SettingsError, parse_settings
+from server.config import READER
 
 
 def main() -> int:
@@ -12,11 +12,7 @@ def main() -> int:
     # here, and on a read-only filesystem (the containers') it warns on every start that it cannot
     # persist a device id; disable_telemetry_events() would come too late to stop that.
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-    try:
-        settings = parse_settings(sys.argv[1:], os.environ)
-    except SettingsError as error:
-        print(f"python -m server: error: {error}", file=sys.stderr)
-        return 2
+    settings = READER.read_or_exit(sys.argv[1:], os.environ)
     index = worker_index(os.environ)
     # Imported here: a --workers parent only starts and watches processes, it loads no model.
     if settings.workers > 1 and index is None:

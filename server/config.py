@@ -1,22 +1,33 @@
-"""The gRPC server's settings: every one a command-line flag with an IRIS_<NAME> environment twin.
+"""The gRPC server's settings: every one a command-line flag with an IRIS_<FLAG> environment twin.
 
-A flag wins over its environment variable, which wins over the default. Values are cast and
-checked here, once, and a bad one stops the server with a message naming the setting and value.
+A flag wins over its environment variable, which wins over the default (see common/settings.py).
+Values are checked here, once, and a bad one stops the server with a message naming the setting
+and the value.
 """
 
 import argparse
 import dataclasses
-import os
 import pathlib
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 from common.addresses import grpc_target
-from common.cpus import usable_cpus
+from common.settings import (
+    LOG_FORMAT_VALUES,
+    LOG_LEVEL_VALUES,
+    WORKERS_VALUES,
+    Setting,
+    SettingsError,
+    SettingsReader,
+    integer_range,
+    log_format,
+    log_level,
+    positive_integer,
+    readable_file,
+    seconds_or_zero,
+    workers,
+)
 
 DEFAULT_PORT = 50052
-LOG_LEVELS = ("debug", "info", "warning", "error")
-LOG_FORMATS = ("json", "text")
 # An upper bound of the bytes one row costs on the wire in any API, used to check that a batch of
 # --max-batch-rows rows fits in --max-message-bytes: 32 in a KServe V2 request of FP64 (16 in
 # iris.v1's and in FP32), 20 in a V2 reply (an INT64 label and 3 FP32 probabilities).
@@ -24,13 +35,9 @@ WIRE_BYTES_PER_ROW = 32
 WIRE_BYTES_OVERHEAD = 1024
 
 
-class SettingsError(ValueError):
-    """A setting with a bad value; the message names the setting and the value."""
-
-
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """Everything `python -m server` can be told; see `parse_settings` for the flags."""
+    """Everything `python -m server` can be told; SETTINGS below says how."""
 
     repository: pathlib.Path = pathlib.Path("artifacts")
     model_name: str = "iris"
@@ -72,136 +79,165 @@ class Settings:
         return grpc_target(self.host, self.port)
 
 
-def _integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
-    def cast(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise ValueError("must be a whole number") from None
-        if value < minimum or (maximum is not None and value > maximum):
-            upper = f" and at most {maximum}" if maximum is not None else ""
-            raise ValueError(f"must be at least {minimum}{upper}")
-        return value
-
-    return cast
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError("must be a number of seconds") from None
-    if not 0 <= value < float("inf"):
-        raise ValueError("must be a finite number of seconds, 0 or more")
-    return value
-
-
-def _workers(text: str) -> int:
-    if text.lower() == "auto":
-        return usable_cpus()
-    return _integer(1)(text)
-
-
 def _version(text: str) -> int | None:
-    if text.lower() == "latest":
-        return None
-    return _integer(1)(text)
+    return None if text.lower() == "latest" else positive_integer(text)
 
 
-def _choice(choices: Sequence[str]) -> Callable[[str], str]:
-    def cast(text: str) -> str:
-        if text.lower() not in choices:
-            raise ValueError(f"must be one of {', '.join(choices)}")
-        return text.lower()
-
-    return cast
-
-
-def _non_empty(text: str) -> str:
-    if not text.strip():
-        raise ValueError("must not be empty")
-    return text.strip()
-
-
-def _readable_file(text: str) -> pathlib.Path:
-    path = pathlib.Path(text)
-    if not path.is_file() or not os.access(path, os.R_OK):
-        raise ValueError("must be a readable file")
-    return path
-
-
-# flag -> (Settings field, cast, help); a cast raises ValueError("must ...") for a bad value.
-# The env twin is IRIS_ + the flag in upper snake case.
-_FLAGS: dict[str, tuple[str, Callable[[str], Any], str]] = {
-    "--repository": ("repository", pathlib.Path, "model repository directory (<name>/<version>/model.json)"),
-    "--model-name": ("model_name", _non_empty, "model to serve, a directory in the repository"),
-    "--model-version": ("model_version", _version, "version to serve, or 'latest' (highest number)"),
-    "--host": ("host", _non_empty, "address to listen on ([::] and 0.0.0.0 mean every interface)"),
-    "--port": ("port", _integer(0, 65535), "gRPC port; 0 picks a free one (one worker only)"),
-    "--workers": (
+SETTINGS = (
+    Setting(
+        "repository",
+        pathlib.Path,
+        "a directory",
+        "model repository directory (<name>/<version>/model.json)",
+    ),
+    Setting(
+        "model_name",
+        str,
+        "a model name (a directory in the repository)",
+        "model to serve, a directory in the repository",
+    ),
+    Setting(
+        "model_version",
+        _version,
+        "a positive integer, or latest",
+        "version to serve, or 'latest' (highest number)",
+        shown_default="latest",
+    ),
+    Setting(
+        "host",
+        str,
+        "an address such as [::], 0.0.0.0 or 127.0.0.1",
+        "address to listen on ([::] and 0.0.0.0 mean every interface)",
+    ),
+    Setting(
+        "port",
+        integer_range(0, 65535),
+        "an integer from 0 (a free port) to 65535",
+        "gRPC port; 0 picks a free one (one worker only)",
+    ),
+    Setting(
         "workers",
-        _workers,
+        workers,
+        WORKERS_VALUES,
         "server processes sharing the port (SO_REUSEPORT); auto: one per CPU this process may use",
     ),
-    "--threads": ("threads", _integer(1), "threads running unary calls per process"),
-    "--stream-threads": (
+    Setting("threads", positive_integer, "a positive integer", "threads running unary calls per process"),
+    Setting(
         "stream_threads",
-        _integer(2),
+        integer_range(2),
+        "an integer, 2 or more",
         "threads running streaming calls per process; at most half may be open PredictStream calls",
     ),
-    "--intra-op-threads": ("intra_op_threads", _integer(1), "onnxruntime threads inside one operator"),
-    "--inter-op-threads": ("inter_op_threads", _integer(1), "onnxruntime threads across operators"),
-    "--max-batch-rows": ("max_batch_rows", _integer(1), "most rows one call may send"),
-    "--max-message-bytes": ("max_message_bytes", _integer(1024), "largest gRPC message received or sent"),
-    "--max-concurrent-requests": (
+    Setting(
+        "intra_op_threads",
+        positive_integer,
+        "a positive integer",
+        "onnxruntime threads inside one operator",
+    ),
+    Setting(
+        "inter_op_threads",
+        positive_integer,
+        "a positive integer",
+        "onnxruntime threads across operators",
+    ),
+    Setting("max_batch_rows", positive_integer, "a positive integer", "most rows one call may send"),
+    Setting(
+        "max_message_bytes",
+        integer_range(1024),
+        "an integer, 1024 or more",
+        "largest gRPC message received or sent",
+    ),
+    Setting(
         "max_concurrent_requests",
-        _integer(1),
+        positive_integer,
+        "a positive integer",
         "most calls held at once per process (running or queued); more get RESOURCE_EXHAUSTED",
     ),
-    "--drain-seconds": (
+    Setting(
         "drain_seconds",
-        _seconds,
+        seconds_or_zero,
+        "0 or a positive number of seconds",
         "on SIGTERM: calls are still answered this long after health says NOT_SERVING",
     ),
-    "--grace-seconds": ("grace_seconds", _seconds, "time in-flight calls get to finish on SIGTERM"),
-    "--max-connection-age-seconds": (
+    Setting(
+        "grace_seconds",
+        seconds_or_zero,
+        "0 or a positive number of seconds",
+        "time in-flight calls get to finish on SIGTERM",
+    ),
+    Setting(
         "max_connection_age_seconds",
-        _seconds,
+        seconds_or_zero,
+        "0 (never) or a positive number of seconds",
         "close each client connection after this (clients reconnect and re-resolve DNS); 0: never",
     ),
-    "--metrics-port": ("metrics_port", _integer(0, 65535), "HTTP port of Prometheus /metrics; 0: no metrics"),
-    "--tls-cert": (
+    Setting(
+        "metrics_port",
+        integer_range(0, 65535),
+        "an integer from 0 (no metrics) to 65535",
+        "HTTP port of Prometheus /metrics; 0: no metrics",
+    ),
+    Setting(
         "tls_cert",
-        _readable_file,
+        readable_file,
+        "a readable PEM file",
         "PEM certificate chain for TLS on the gRPC port (with --tls-key)",
     ),
-    "--tls-key": ("tls_key", _readable_file, "PEM private key of --tls-cert"),
-    "--tls-client-ca": (
+    Setting("tls_key", readable_file, "a readable PEM file", "PEM private key of --tls-cert"),
+    Setting(
         "tls_client_ca",
-        _readable_file,
+        readable_file,
+        "a readable PEM file",
         "PEM CA certificates: require clients to present a certificate one of them signed (mutual TLS)",
     ),
-    "--log-level": ("log_level", _choice(LOG_LEVELS), "least severe level logged"),
-    "--log-format": ("log_format", _choice(LOG_FORMATS), "json lines or readable text"),
-}
+    Setting("log_level", log_level, LOG_LEVEL_VALUES, "least severe level logged"),
+    Setting("log_format", log_format, LOG_FORMAT_VALUES, "json lines or readable text"),
+)
 
 
-def env_name(flag: str) -> str:
-    """The environment twin of a flag: --max-batch-rows -> IRIS_MAX_BATCH_ROWS."""
-    return "IRIS_" + flag.removeprefix("--").replace("-", "_").upper()
+def _check_together(settings: Settings) -> None:
+    if settings.workers > 1 and settings.port == 0:
+        raise SettingsError(
+            f"--port=0 with --workers={settings.workers} is not valid: the workers need one fixed port"
+        )
+    if settings.metrics_port and settings.metrics_port == settings.port:
+        raise SettingsError(
+            f"--metrics-port={settings.metrics_port} with --port={settings.port} is not valid: "
+            "metrics need a port of their own"
+        )
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        given, missing = (
+            ("--tls-cert", "--tls-key") if settings.tls_key is None else ("--tls-key", "--tls-cert")
+        )
+        raise SettingsError(
+            f"{given} without {missing} is not valid: TLS needs both the certificate and its key"
+        )
+    if settings.tls_client_ca is not None and settings.tls_cert is None:
+        raise SettingsError(
+            f"--tls-client-ca={str(settings.tls_client_ca)!r} without --tls-cert is not valid: "
+            "mutual TLS needs TLS"
+        )
+    needed = settings.max_batch_rows * WIRE_BYTES_PER_ROW + WIRE_BYTES_OVERHEAD
+    if needed > settings.max_message_bytes:
+        raise SettingsError(
+            f"--max-batch-rows={settings.max_batch_rows} with "
+            f"--max-message-bytes={settings.max_message_bytes} is not valid: that many rows need "
+            f"messages of about {needed} bytes; raise one or lower the other"
+        )
+
+
+READER = SettingsReader(
+    Settings,
+    SETTINGS,
+    prog="python -m server",
+    description="Serve the iris model over gRPC (iris.v1, health, reflection).",
+    check=_check_together,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m server",
-        description="Serve the iris model over gRPC (iris.v1, health, reflection).",
-    )
-    defaults = Settings()
-    for flag, (field, _, help_text) in _FLAGS.items():
-        default = getattr(defaults, field)
-        shown = "latest" if field == "model_version" else default
-        parser.add_argument(flag, metavar="VALUE", help=f"{help_text} [{env_name(flag)}, default {shown}]")
-    return parser
+    """The server's argparse parser (what --help prints)."""
+    return READER.parser()
 
 
 def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
@@ -209,42 +245,4 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
 
     Raises SettingsError naming the flag or variable and its bad value.
     """
-    flags = vars(build_parser().parse_args(list(argv)))
-    values: dict[str, Any] = {}
-    for flag, (field, cast, _) in _FLAGS.items():
-        text, source = flags[field], flag
-        if text is None:
-            text, source = environ.get(env_name(flag)), env_name(flag)
-        if text is None:
-            continue
-        try:
-            values[field] = cast(text)
-        except ValueError as error:
-            raise SettingsError(f"{source}={text!r}: {error}") from None
-    settings = Settings(**values)
-    _check_together(settings)
-    return settings
-
-
-def _check_together(settings: Settings) -> None:
-    if settings.workers > 1 and settings.port == 0:
-        raise SettingsError(f"--port=0 with --workers={settings.workers}: the workers need one fixed port")
-    if settings.metrics_port and settings.metrics_port == settings.port:
-        raise SettingsError(
-            f"--metrics-port={settings.metrics_port} is the gRPC --port: give metrics their own"
-        )
-    if (settings.tls_cert is None) != (settings.tls_key is None):
-        given, missing = (
-            ("--tls-cert", "--tls-key") if settings.tls_key is None else ("--tls-key", "--tls-cert")
-        )
-        raise SettingsError(f"{given} without {missing}: TLS needs both the certificate and its key")
-    if settings.tls_client_ca is not None and settings.tls_cert is None:
-        raise SettingsError(
-            f"--tls-client-ca={str(settings.tls_client_ca)!r} without --tls-cert: mutual TLS needs TLS"
-        )
-    needed = settings.max_batch_rows * WIRE_BYTES_PER_ROW + WIRE_BYTES_OVERHEAD
-    if needed > settings.max_message_bytes:
-        raise SettingsError(
-            f"--max-batch-rows={settings.max_batch_rows} needs messages of about {needed} bytes, "
-            f"more than --max-message-bytes={settings.max_message_bytes}: raise one or lower the other"
-        )
+    return READER.read(argv, environ)

@@ -18,8 +18,9 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common.addresses import grpc_target
+from common.settings import SettingsError, env_name
 from common.tls import channel_credentials
-from server.config import DEFAULT_PORT, Settings, SettingsError, env_name, parse_settings
+from server.config import DEFAULT_PORT, Settings, parse_settings
 
 
 def open_channel(target: str, settings: Settings, tls_ca: str | None, server_name: str) -> grpc.Channel:

@@ -1,8 +1,9 @@
 """docs/configuration.md lists every flag of every command with its env twin and default, and no other.
 
-Each program's own parser is the truth: the server's build_parser() and Settings, the proxy's _SPECS
-and Settings, the export's and the client's argparse parsers, and the parser server.healthcheck
-builds in main(); the edge's variables are the ENV block of Dockerfile.edge.
+Each program's own declaration is the truth: the settings of the server and the proxy (their
+READER: each Setting and the Settings defaults, and the parser it builds), the export's and the
+client's argparse parsers, and the parser server.healthcheck builds in main(); the edge's variables
+are the ENV block of Dockerfile.edge.
 """
 
 import argparse
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from client import cli as client_cli
+from common.settings import SettingsReader
 from export import config as export_config
 from proxy import config as proxy_config
 from server import config as server_config
@@ -76,26 +78,27 @@ def table_rows(body: str) -> dict[str, list[str]]:
     return rows
 
 
-def server_flags() -> Expected:
-    defaults = server_config.Settings()
-    expected: Expected = {}
-    for action in server_config.build_parser()._actions:
-        if action.dest == "help":
-            continue
-        flag = action.option_strings[0]
-        field = server_config._FLAGS[flag][0]
-        default = getattr(defaults, field)
-        if field == "model_version" and default is None:
-            default = "latest"  # as build_parser shows it: None serves the highest version
-        expected[flag] = (server_config.env_name(flag), default)
+def from_reader(reader: SettingsReader) -> Expected:
+    """The flags of a program's settings, each with its env twin and default; deprecated ones are
+    left out (the prose names them, see `deprecated`)."""
+    defaults = reader.settings_type()
+    expected: Expected = {
+        setting.flag: (setting.env_name, setting.shown_default or getattr(defaults, setting.field))
+        for setting in reader.settings
+    }
+    parsed = {max(action.option_strings, key=len) for action in reader.parser()._actions}
+    deprecated_flags = {name for name in deprecated(reader) if name.startswith("--")}
+    assert set(expected) | deprecated_flags == parsed - {"--help"}, "the parser has other flags"
     return expected
 
 
-def proxy_flags() -> Expected:
-    defaults = proxy_config.Settings()
+def deprecated(reader: SettingsReader) -> set[str]:
+    """The deprecated flags of a program's settings, and their environment twins."""
     return {
-        proxy_config.flag_name(name): (proxy_config.env_name(name), getattr(defaults, name))
-        for name in proxy_config._SPECS
+        name
+        for setting in reader.settings
+        for name in setting.sources
+        if name not in (setting.flag, setting.env_name)
     }
 
 
@@ -138,9 +141,10 @@ def healthcheck_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     return caught.value.parser
 
 
+READERS = (server_config.READER, proxy_config.READER)
 PROGRAMS: dict[str, Callable[[], Expected]] = {
-    "python -m server": server_flags,
-    "python -m proxy": proxy_flags,
+    "python -m server": lambda: from_reader(server_config.READER),
+    "python -m proxy": lambda: from_reader(proxy_config.READER),
     "python -m export": lambda: from_argparse(export_config._build_parser),
     "python -m client": lambda: from_argparse(lambda environ: client_cli.build_parser()),
     "python -m server.healthcheck": lambda: from_argparse(healthcheck_parser),
@@ -184,8 +188,10 @@ def test_edge_variables_are_documented_with_their_defaults() -> None:
 def test_no_flag_or_variable_is_named_that_no_program_has() -> None:
     """Every --flag and IRIS_ name anywhere in configuration.md belongs to a documented program."""
     expected = [flags() for flags in PROGRAMS.values()]
-    flags = {flag for program in expected for flag in program} | OTHER_FLAGS
+    old_names = set().union(*(deprecated(reader) for reader in READERS))
+    flags = {flag for program in expected for flag in program} | OTHER_FLAGS | old_names
     names = {env for program in expected for env, _ in program.values() if env} | set(edge_variables())
+    names |= old_names
     text = DOC.read_text(encoding="utf-8")
     unknown_flags = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", text)) - flags
     assert not unknown_flags, f"configuration.md names flags no program has: {sorted(unknown_flags)}"

@@ -86,9 +86,8 @@ def env(pod: dict) -> dict[str, str]:
 
 def setting_fields(name: str) -> dict[str, str]:
     """A program's settings: IRIS_* environment name -> Settings field."""
-    if name == "server":
-        return {server_config.env_name(flag): field for flag, (field, _, _) in server_config._FLAGS.items()}
-    return {proxy_config.env_name(field): field for field in proxy_config._SPECS}
+    reader = server_config.READER if name == "server" else proxy_config.READER
+    return {setting.env_name: setting.field for setting in reader.settings}
 
 
 def setting(pod: dict, env_name: str) -> str:

@@ -6,7 +6,8 @@ import logging
 
 import pytest
 
-from proxy.config import ConfigError, parse_settings
+from common.settings import SettingsError
+from proxy.config import parse_settings
 from tests.prometheus_text import Samples, label_values, parse, value
 
 FLOWER = {"sepal_length": "6.8", "sepal_width": "3.2", "petal_length": "5.9", "petal_width": "2.3"}
@@ -130,5 +131,5 @@ def test_access_log_and_metrics_settings(argv, environ, expected):
 
 
 def test_a_bad_switch_value_is_named():
-    with pytest.raises(ConfigError, match="IRIS_METRICS='maybe' is not valid: expected on or off"):
+    with pytest.raises(SettingsError, match="IRIS_METRICS='maybe' is not valid: expected on or off"):
         parse_settings([], {"IRIS_METRICS": "maybe"})

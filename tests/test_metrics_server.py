@@ -18,9 +18,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from prometheus_client import REGISTRY
 
+from common.settings import SettingsError
 from inference_pb import grpc_predict_v2_pb2, grpc_predict_v2_pb2_grpc
 from iris_pb import iris_pb2, iris_pb2_grpc
-from server.config import SettingsError, parse_settings
+from server.config import parse_settings
 from server.metrics import _final_code, _measured
 from tests.prometheus_text import label_values, scrape, value
 from tests.server_process import ARTIFACTS, REPO_ROOT, free_port, running_server, server_command
@@ -358,9 +359,9 @@ def test_metrics_port_and_connection_age_settings(argv, environ, expected):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--metrics-port", "65536"], "--metrics-port='65536': must be at least 0 and at most 65535"),
-        (["--max-connection-age-seconds", "-1"], "--max-connection-age-seconds='-1': must be a finite"),
-        (["--port", "9300", "--metrics-port", "9300"], "--metrics-port=9300 is the gRPC --port"),
+        (["--metrics-port", "65536"], "--metrics-port='65536' is not valid: expected an integer from 0"),
+        (["--max-connection-age-seconds", "-1"], "--max-connection-age-seconds='-1' is not valid"),
+        (["--port", "9300", "--metrics-port", "9300"], "--metrics-port=9300 with --port=9300 is not valid"),
     ],
 )
 def test_bad_metrics_settings_are_named(argv, message):

@@ -9,9 +9,10 @@ import pytest
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from common.names import FEATURE_NAMES
+from common.settings import SettingsError
 from iris_pb import iris_pb2, iris_pb2_grpc
 from proxy.coalescer import MAX_BATCH_ID_CHARS, Coalescer, bad_row, batch_request_id
-from proxy.config import ConfigError, parse_settings
+from proxy.config import parse_settings
 
 NOT_FINITE = "sepal_width is NaN; features must be finite numbers"
 CLASS_NAMES = ("setosa", "versicolor", "virginica")
@@ -387,5 +388,5 @@ def test_coalescing_settings_have_flags_and_environment_twins():
     ],
 )
 def test_a_bad_coalescing_setting_is_named(environ, named):
-    with pytest.raises(ConfigError, match=named):
+    with pytest.raises(SettingsError, match=named):
         parse_settings([], environ)

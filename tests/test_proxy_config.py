@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from proxy.config import ConfigError, Settings, parse_settings
+from common.settings import SettingsError
+from proxy.config import Settings, parse_settings
 
 
 def test_defaults_serve_the_compose_file():
@@ -32,7 +33,7 @@ def test_flags_set_every_setting():
         upstream="dns:///server:50052",
         deadline_seconds=2.5,
         max_body_bytes=2048,
-        log_level="DEBUG",
+        log_level="debug",
         log_format="text",
     )
 
@@ -54,7 +55,7 @@ def test_environment_twins_set_every_setting():
         upstream="dns:///server:50052",
         deadline_seconds=2.5,
         max_body_bytes=2048,
-        log_level="WARNING",
+        log_level="warning",
         log_format="text",
     )
 
@@ -76,12 +77,13 @@ def test_flag_wins_over_environment():
         (["--max-body-bytes=1.5"], {}, "--max-body-bytes='1.5'"),
         (["--upstream="], {}, "--upstream=''"),
         (["--log-level=loud"], {}, "--log-level='loud'"),
+        ([], {"IRIS_ROW_STREAM": ""}, "IRIS_ROW_STREAM=''"),
         ([], {"IRIS_LOG_FORMAT": "xml"}, "IRIS_LOG_FORMAT='xml'"),
     ],
 )
 def test_bad_value_is_named_with_its_setting(argv, environ, named):
     """A bad value stops start-up with a message naming the setting and the value."""
-    with pytest.raises(ConfigError, match="is not valid: expected") as raised:
+    with pytest.raises(SettingsError, match="is not valid: expected") as raised:
         parse_settings(argv, environ)
     assert str(raised.value).startswith(named)
 
@@ -103,4 +105,5 @@ def test_program_refuses_bad_setting_with_status_2():
         check=False,
     )
     assert result.returncode == 2
-    assert "--port='abc' is not valid" in result.stderr
+    expected = "--port='abc' is not valid: expected an integer from 1 to 65535"
+    assert result.stderr == f"python -m proxy: error: {expected}\n"

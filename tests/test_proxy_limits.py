@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from proxy.config import ConfigError, Settings, parse_settings
+from common.settings import SettingsError
+from proxy.config import Settings, parse_settings
 from proxy.limits import http_server_limits
 from proxy.metrics import METRICS
 from tests.waiting import until
@@ -148,14 +149,14 @@ def test_limit_settings_have_flags_and_environment_twins():
     ],
 )
 def test_bad_limit_is_named(argv, named):
-    with pytest.raises(ConfigError) as raised:
+    with pytest.raises(SettingsError) as raised:
         parse_settings(argv, {})
     assert str(raised.value).startswith(named)
 
 
 def test_request_timeout_must_exceed_the_deadline():
     """A request timeout not above the gRPC deadline would answer a slow server 408: refused."""
-    with pytest.raises(ConfigError, match=r"--request-timeout-seconds=5 .*--deadline-seconds=5"):
+    with pytest.raises(SettingsError, match=r"--request-timeout-seconds=5 .*--deadline-seconds=5"):
         parse_settings(["--request-timeout-seconds=5", "--deadline-seconds=5"], {})
 
 

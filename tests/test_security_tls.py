@@ -179,7 +179,7 @@ def test_server_names_a_missing_tls_file(tmp_path):
         timeout=60,
     )
     assert result.returncode == 2
-    assert f"IRIS_TLS_CLIENT_CA={str(missing)!r}: must be a readable file" in result.stderr
+    assert f"IRIS_TLS_CLIENT_CA={str(missing)!r} is not valid: expected a readable PEM file" in result.stderr
 
 
 def test_proxy_refuses_a_client_certificate_without_a_ca(tls):
@@ -188,7 +188,7 @@ def test_proxy_refuses_a_client_certificate_without_a_ca(tls):
         [sys.executable, "-m", "proxy", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2
-    assert "--upstream-tls-cert is not valid without --upstream-tls-ca" in result.stderr
+    assert "--upstream-tls-cert without --upstream-tls-ca is not valid" in result.stderr
 
 
 def test_tutorial_answer_over_tls_is_the_same(tls, tls_server, iris_server):

@@ -1,10 +1,13 @@
 """The server's settings: defaults, flags over IRIS_* variables, and messages naming bad values."""
 
 import pathlib
+import subprocess
+import sys
 
 import pytest
 
-from server.config import Settings, SettingsError, parse_settings
+from common.settings import SettingsError
+from server.config import Settings, parse_settings
 
 
 def test_defaults_serve_the_compose_file():
@@ -45,25 +48,73 @@ def test_latest_version_is_none():
 
 
 @pytest.mark.parametrize(
-    ("argv", "environ", "named"),
+    ("argv", "environ", "message"),
     [
-        (["--port", "70000"], {}, "--port='70000': must be at least 0 and at most 65535"),
-        ([], {"IRIS_PORT": "abc"}, "IRIS_PORT='abc': must be a whole number"),
-        (["--workers", "0"], {}, "--workers='0': must be at least 1"),
-        (["--grace-seconds", "-1"], {}, "--grace-seconds='-1': must be a finite number of seconds"),
-        ([], {"IRIS_GRACE_SECONDS": "soon"}, "IRIS_GRACE_SECONDS='soon': must be a number of seconds"),
-        (["--log-format", "xml"], {}, "--log-format='xml': must be one of json, text"),
-        (["--log-level", "loud"], {}, "--log-level='loud': must be one of"),
-        (["--model-version", "0"], {}, "--model-version='0': must be at least 1"),
-        (["--model-name", " "], {}, "--model-name=' ': must not be empty"),
-        (["--workers", "2", "--port", "0"], {}, "--port=0 with --workers=2"),
-        (["--max-batch-rows", "1000000"], {}, "--max-batch-rows=1000000 needs messages of about"),
+        (
+            ["--port", "70000"],
+            {},
+            "--port='70000' is not valid: expected an integer from 0 (a free port) to 65535",
+        ),
+        ([], {"IRIS_PORT": "abc"}, "IRIS_PORT='abc' is not valid: expected an integer from 0"),
+        (["--workers", "0"], {}, "--workers='0' is not valid: expected a positive integer, or auto"),
+        (["--grace-seconds", "-1"], {}, "--grace-seconds='-1' is not valid: expected 0 or a positive number"),
+        (
+            [],
+            {"IRIS_GRACE_SECONDS": "soon"},
+            "IRIS_GRACE_SECONDS='soon' is not valid: expected 0 or a positive",
+        ),
+        (["--log-format", "xml"], {}, "--log-format='xml' is not valid: expected one of json, text"),
+        (
+            ["--log-level", "loud"],
+            {},
+            "--log-level='loud' is not valid: expected one of debug, info, warning",
+        ),
+        (
+            ["--model-version", "0"],
+            {},
+            "--model-version='0' is not valid: expected a positive integer, or latest",
+        ),
+        (["--model-name", " "], {}, "--model-name=' ' is not valid: expected a model name"),
+        (["--repository", ""], {}, "--repository='' is not valid: expected a directory"),
     ],
 )
-def test_bad_values_name_the_setting_and_value(argv, environ, named):
+def test_bad_values_name_the_setting_and_value(argv, environ, message):
     with pytest.raises(SettingsError) as error:
         parse_settings(argv, environ)
-    assert named in str(error.value)
+    assert str(error.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--workers", "2", "--port", "0"],
+            "--port=0 with --workers=2 is not valid: the workers need one fixed",
+        ),
+        (
+            ["--max-batch-rows", "1000000"],
+            "--max-batch-rows=1000000 with --max-message-bytes=4194304 is not valid: that many rows need "
+            "messages of about 32001024 bytes",
+        ),
+    ],
+)
+def test_settings_that_do_not_go_together_are_named_both(argv, message):
+    with pytest.raises(SettingsError) as error:
+        parse_settings(argv, {})
+    assert str(error.value).startswith(message)
+
+
+def test_program_refuses_bad_setting_with_status_2():
+    """`python -m server` with a bad value exits 2 with one line naming it, before loading a model."""
+    result = subprocess.run(
+        [sys.executable, "-m", "server", "--port", "abc"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    expected = "--port='abc' is not valid: expected an integer from 0 (a free port) to 65535"
+    assert (result.returncode, result.stderr) == (2, f"python -m server: error: {expected}\n")
 
 
 def test_address_brackets_an_ipv6_literal():

@@ -101,7 +101,7 @@ def test_a_taken_port_stops_start_up():
 def test_a_bad_setting_stops_start_up_naming_it():
     result = start_and_expect_failure("--max-batch-rows", "lots")
     assert result.returncode == 2
-    assert "--max-batch-rows='lots': must be a whole number" in result.stderr
+    assert "--max-batch-rows='lots' is not valid: expected a positive integer" in result.stderr
 
 
 def test_the_server_starts_and_answers_without_scikit_learn_or_pickles(tmp_path, repository):
