@@ -4,7 +4,7 @@ import os
 import signal
 import sys
 
-from export.config import parse_settings
+from export.config import READER
 from export.errors import ExportError
 
 
@@ -13,9 +13,9 @@ def _raise_keyboard_interrupt(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the export (or --verify); return the process exit status."""
+    """Run the export (or --verify); return the process exit status (exits 2 on a usage error)."""
+    settings = READER.read_or_exit(sys.argv[1:] if argv is None else argv, os.environ)
     try:
-        settings = parse_settings(argv, os.environ)
         # Imported here so a settings error is reported before the heavy libraries load.
         from export.pipeline import export_model
         from export.verify import verify_version

@@ -2,11 +2,8 @@
 
 
 class ExportError(Exception):
-    """A failure the user can act on: bad setting, unwritable repository, failed check."""
-
-
-class ConfigError(ExportError):
-    """A setting (flag or IRIS_* variable) has a bad value."""
+    """A failure the user can act on: unwritable repository, failed check (a bad setting is a
+    common.settings.SettingsError, a usage error)."""
 
 
 class ParityError(ExportError):

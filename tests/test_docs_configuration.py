@@ -1,9 +1,9 @@
 """docs/configuration.md lists every flag of every command with its env twin and default, and no other.
 
-Each program's own declaration is the truth: the settings of the server and the proxy (their
-READER: each Setting and the Settings defaults, and the parser it builds), the export's and the
-client's argparse parsers, and the parser server.healthcheck builds in main(); the edge's variables
-are the ENV block of Dockerfile.edge.
+Each program's own declaration is the truth: the settings of the server, the proxy and the export
+(their READER: each Setting and the Settings defaults, and the parser it builds), the client's
+argparse parser, and the parser server.healthcheck builds in main(); the edge's variables are the
+ENV block of Dockerfile.edge.
 """
 
 import argparse
@@ -111,11 +111,8 @@ def from_argparse(build: Callable[[Mapping[str, str]], argparse.ArgumentParser])
             continue
         env = f"IRIS_{action.dest.upper()}"
         with_env = {a.dest: a.default for a in build({env: SENTINEL})._actions}
-        default = action.default
-        if action.nargs == 0 and isinstance(default, str):  # a switch whose default is a word
-            default = default.strip().lower() not in export_config.FALSE_WORDS
         twin = env if with_env[action.dest] != action.default else None
-        expected[max(action.option_strings, key=len)] = (twin, default)
+        expected[max(action.option_strings, key=len)] = (twin, action.default)
     return expected
 
 
@@ -141,11 +138,11 @@ def healthcheck_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     return caught.value.parser
 
 
-READERS = (server_config.READER, proxy_config.READER)
+READERS = (server_config.READER, proxy_config.READER, export_config.READER)
 PROGRAMS: dict[str, Callable[[], Expected]] = {
     "python -m server": lambda: from_reader(server_config.READER),
     "python -m proxy": lambda: from_reader(proxy_config.READER),
-    "python -m export": lambda: from_argparse(export_config._build_parser),
+    "python -m export": lambda: from_reader(export_config.READER),
     "python -m client": lambda: from_argparse(lambda environ: client_cli.build_parser()),
     "python -m server.healthcheck": lambda: from_argparse(healthcheck_parser),
 }

@@ -40,19 +40,29 @@ def run_main(monkeypatch, capsys):
             monkeypatch.delenv(key)
         for key, value in env.items():
             monkeypatch.setenv(key, value)
-        status = main(list(args))
+        try:
+            status = main(list(args))
+        except SystemExit as usage_error:
+            status = usage_error.code
         captured = capsys.readouterr()
         return subprocess.CompletedProcess(args, status, captured.out, captured.err)
 
     return run
 
 
-def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    assert result.returncode != 0
+def assert_one_line_error(
+    result: subprocess.CompletedProcess, *fragments: str, prefix: str = "export: error: ", status: int = 1
+) -> None:
+    assert result.returncode == status
     assert result.stderr.count("\n") == 1, result.stderr
-    assert result.stderr.startswith("export: error: ")
+    assert result.stderr.startswith(prefix)
     for fragment in fragments:
         assert fragment in result.stderr
+
+
+def assert_usage_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """A bad setting: one line, as the server's and the proxy's, and argparse's exit status 2."""
+    assert_one_line_error(result, *fragments, prefix="python -m export: error: ", status=2)
 
 
 @pytest.fixture(scope="module")
@@ -111,15 +121,15 @@ def test_verify_rejects_a_perturbed_model_with_count_and_worst_case(tmp_path, ru
 
 
 def test_unknown_estimator_is_a_one_line_error():
-    assert_one_line_error(run_export("--estimator", "svm"), "--estimator", "'svm'", "logreg, forest")
+    assert_usage_error(run_export("--estimator", "svm"), "--estimator", "'svm'", "logreg, forest")
 
 
 def test_unknown_estimator_from_the_environment_names_the_variable(run_main):
-    assert_one_line_error(run_main(IRIS_ESTIMATOR="svm"), "IRIS_ESTIMATOR", "'svm'")
+    assert_usage_error(run_main(IRIS_ESTIMATOR="svm"), "IRIS_ESTIMATOR", "'svm'")
 
 
 def test_bad_version_names_the_setting_and_value(run_main):
-    assert_one_line_error(run_main(IRIS_VERSION="two"), "IRIS_VERSION", "'two'")
+    assert_usage_error(run_main(IRIS_VERSION="two"), "IRIS_VERSION", "'two'")
 
 
 def test_existing_version_without_force_is_refused_and_kept(exported, run_main):

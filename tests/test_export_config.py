@@ -1,11 +1,13 @@
 """Export settings: flags, IRIS_* twins, and messages naming the setting and the bad value."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from common.settings import SettingsError
 from export.config import parse_settings
-from export.errors import ConfigError
 
 
 def test_defaults():
@@ -18,7 +20,7 @@ def test_defaults():
 def test_environment_twins_are_read():
     environ = {
         "IRIS_REPOSITORY": "/tmp/r",
-        "IRIS_NAME": "flowers",
+        "IRIS_MODEL_NAME": "flowers",
         "IRIS_VERSION": "3",
         "IRIS_ESTIMATOR": "forest",
         "IRIS_FORCE": "yes",
@@ -37,18 +39,57 @@ def test_flag_wins_over_environment():
     assert (settings.estimator, settings.version) == ("logreg", 2)
 
 
+def test_force_alone_turns_it_on():
+    """`--force`, as scripts and the "already exists" message write it, needs no value."""
+    assert parse_settings(["--force"], {"IRIS_FORCE": "off"}).force is True
+    assert parse_settings(["--force=off"], {"IRIS_FORCE": "on"}).force is False
+
+
+def test_deprecated_name_flag_and_variable_still_name_the_model():
+    """--name and IRIS_NAME, from before --model-name, still work; the new names win."""
+    assert parse_settings(["--name", "flowers"], {}).name == "flowers"
+    assert parse_settings([], {"IRIS_NAME": "flowers"}).name == "flowers"
+    assert parse_settings(["--name", "a", "--model-name", "b"], {}).name == "b"
+    assert parse_settings([], {"IRIS_NAME": "a", "IRIS_MODEL_NAME": "b"}).name == "b"
+    assert parse_settings(["--name", "a"], {"IRIS_MODEL_NAME": "b"}).name == "a"
+
+
 @pytest.mark.parametrize(
-    ("argv", "environ", "named"),
+    ("argv", "environ", "message"),
     [
-        (["--estimator", "svm"], {}, "'svm'"),
-        (["--version", "0"], {}, "--version/IRIS_VERSION"),
-        ([], {"IRIS_SEED": "-1"}, "--seed/IRIS_SEED"),
-        ([], {"IRIS_FORCE": "maybe"}, "'maybe'"),
-        (["--name", "../etc"], {}, "'../etc'"),
-        (["--repository", ""], {}, "--repository"),
-        (["--unknown"], {}, "--unknown"),
+        (["--estimator", "svm"], {}, "--estimator='svm' is not valid: expected one of logreg, forest"),
+        (["--version", "0"], {}, "--version='0' is not valid: expected a positive integer"),
+        ([], {"IRIS_VERSION": ""}, "IRIS_VERSION='' is not valid: expected a positive integer"),
+        ([], {"IRIS_SEED": "-1"}, "IRIS_SEED='-1' is not valid: expected an integer, 0 or more"),
+        ([], {"IRIS_FORCE": "maybe"}, "IRIS_FORCE='maybe' is not valid: expected on or off"),
+        ([], {"IRIS_FORCE": ""}, "IRIS_FORCE='' is not valid: expected on or off"),
+        (["--model-name", "../etc"], {}, "--model-name='../etc' is not valid: expected a model name"),
+        (["--name", "../etc"], {}, "--name='../etc' is not valid: expected a model name"),
+        ([], {"IRIS_NAME": "../etc"}, "IRIS_NAME='../etc' is not valid: expected a model name"),
+        (["--repository", ""], {}, "--repository='' is not valid: expected a directory"),
     ],
 )
-def test_bad_values_raise_a_message_naming_them(argv, environ, named):
-    with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+def test_bad_values_raise_a_message_naming_them(argv, environ, message):
+    with pytest.raises(SettingsError) as raised:
         parse_settings(argv, environ)
+    assert str(raised.value).startswith(message)
+
+
+def test_unknown_flag_exits_with_usage():
+    """An unknown flag is argparse's usage error, exit status 2."""
+    with pytest.raises(SystemExit) as raised:
+        parse_settings(["--unknown"], {})
+    assert raised.value.code == 2
+
+
+def test_program_refuses_bad_setting_with_status_2():
+    """`python -m export` with a bad value exits 2 with one line naming it, as the server and proxy do."""
+    result = subprocess.run(
+        [sys.executable, "-m", "export", "--seed", "x"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    expected = "--seed='x' is not valid: expected an integer, 0 or more"
+    assert (result.returncode, result.stderr) == (2, f"python -m export: error: {expected}\n")
