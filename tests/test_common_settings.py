@@ -25,6 +25,9 @@ from common.settings import (
     switch,
     workers,
 )
+from export import config as export_config
+from proxy import config as proxy_config
+from server import config as server_config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +49,7 @@ READER = SettingsReader(
     prog="python -m example",
     description="An example program.",
 )
+PROGRAMS = {"server": server_config.READER, "proxy": proxy_config.READER, "export": export_config.READER}
 
 
 def every_case(word: str) -> list[str]:
@@ -141,6 +145,45 @@ def test_any_other_switch_word_is_a_bad_value(word):
 
 def test_a_switch_flag_alone_turns_it_on():
     assert READER.read(["--verbose"], {"IRIS_VERBOSE": "off"}).verbose is True
+
+
+@pytest.mark.parametrize(
+    ("program", "field"),
+    [
+        (name, setting.field)
+        for name, reader in PROGRAMS.items()
+        for setting in reader.settings
+        if isinstance(getattr(reader.settings_type(), setting.field), bool)
+    ],
+)
+def test_every_switch_of_every_program_takes_the_one_vocabulary(program, field):
+    reader = PROGRAMS[program]
+    (setting,) = [setting for setting in reader.settings if setting.field == field]
+    for word in ON_WORDS + OFF_WORDS:
+        for case in every_case(word):
+            assert getattr(reader.read([], {setting.env_name: case}), field) is (word in ON_WORDS)
+    for word in ("", "maybe"):
+        with pytest.raises(
+            SettingsError, match=f"^{setting.env_name}='{word}' is not valid: expected on or off"
+        ):
+            reader.read([], {setting.env_name: word})
+    assert getattr(reader.read([setting.flag], {setting.env_name: "off"}), field) is True
+
+
+@pytest.mark.parametrize("level", [case for level in LOG_LEVELS for case in every_case(level)])
+@pytest.mark.parametrize("program", ["server", "proxy"])
+def test_the_server_and_the_proxy_take_every_log_level_in_any_case(program, level):
+    """Both read the same levels, written one way: lower case."""
+    assert PROGRAMS[program].read([], {"IRIS_LOG_LEVEL": level}).log_level == level.lower()
+
+
+@pytest.mark.parametrize("level", ["warn", "fatal", "trace", "notset", "10"])
+@pytest.mark.parametrize("program", ["server", "proxy"])
+def test_other_log_levels_are_bad_values(program, level):
+    with pytest.raises(
+        SettingsError, match=f"^--log-level='{level}' is not valid: expected one of debug, info"
+    ):
+        PROGRAMS[program].read(["--log-level", level], {})
 
 
 @pytest.mark.parametrize("level", [case for level in LOG_LEVELS for case in every_case(level)])
