@@ -7,13 +7,18 @@ import os
 import sys
 import urllib.request
 
+from common.settings import SettingsError
 from proxy.config import parse_settings
 
 TIMEOUT_SECONDS = 2.0
 
 
 def main() -> int:
-    settings = parse_settings(sys.argv[1:], os.environ)
+    try:
+        settings = parse_settings(sys.argv[1:], os.environ)
+    except SettingsError as error:
+        print(f"proxy not healthy: {error}", file=sys.stderr)
+        return 1
     url = f"http://127.0.0.1:{settings.port}/healthz"
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as reply:

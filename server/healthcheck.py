@@ -18,7 +18,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common.addresses import grpc_target
-from common.settings import SettingsError, env_name
+from common.settings import SettingsError
 from common.tls import channel_credentials
 from server.config import DEFAULT_PORT, Settings, parse_settings
 
@@ -36,14 +36,12 @@ def open_channel(target: str, settings: Settings, tls_ca: str | None, server_nam
     return grpc.secure_channel(target, credentials, options=[("grpc.ssl_target_name_override", server_name)])
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser(port: int) -> argparse.ArgumentParser:
+    """The health check's flags; --port defaults to `port`, the server's own (IRIS_PORT)."""
     parser = argparse.ArgumentParser(prog="python -m server.healthcheck", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="server address (default 127.0.0.1)")
     parser.add_argument(
-        "--port",
-        type=int,
-        default=int(os.environ.get(env_name("--port"), DEFAULT_PORT)),
-        help=f"server port [IRIS_PORT, default {DEFAULT_PORT}]",
+        "--port", type=int, default=port, help=f"server port [IRIS_PORT, default {DEFAULT_PORT}]"
     )
     parser.add_argument("--service", default="", help="service to ask about (default '': the whole server)")
     parser.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for the answer")
@@ -53,12 +51,17 @@ def main(argv: list[str] | None = None) -> int:
         default="localhost",
         help="name the server certificate must have (default localhost)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
     try:
-        settings = parse_settings([], os.environ)  # the server's own settings: IRIS_TLS_*
+        settings = parse_settings([], os.environ)  # the server's own settings: IRIS_PORT, IRIS_TLS_*
     except SettingsError as error:
         print(f"unhealthy: {error}", file=sys.stderr)
         return 1
+    parser = build_parser(settings.port)
+    args = parser.parse_args(argv)
     with open_channel(
         grpc_target(args.host, args.port), settings, args.tls_ca, args.tls_server_name
     ) as channel:

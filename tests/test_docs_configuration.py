@@ -2,12 +2,11 @@
 
 Each program's own declaration is the truth: the settings of the server, the proxy and the export
 (their READER: each Setting and the Settings defaults, and the parser it builds), the client's
-argparse parser, and the parser server.healthcheck builds in main(); the edge's variables are the
+argparse parser, and server.healthcheck's build_parser(); the edge's variables are the
 ENV block of Dockerfile.edge.
 """
 
 import argparse
-import os
 import pathlib
 import re
 from collections.abc import Callable, Mapping
@@ -116,26 +115,9 @@ def from_argparse(build: Callable[[Mapping[str, str]], argparse.ArgumentParser])
     return expected
 
 
-class _ParserBuiltError(Exception):
-    def __init__(self, parser: argparse.ArgumentParser):
-        self.parser = parser
-
-
 def healthcheck_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
-    """The parser server.healthcheck.main builds (it reads IRIS_* variables as it does)."""
-
-    def built(parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
-        raise _ParserBuiltError(parser)
-
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [name for name in os.environ if name.startswith("IRIS_")]:
-            patch.delenv(name)
-        for name, value in environ.items():
-            patch.setenv(name, value)
-        patch.setattr(argparse.ArgumentParser, "parse_args", built)
-        with pytest.raises(_ParserBuiltError) as caught:
-            healthcheck.main([])
-    return caught.value.parser
+    """The parser server.healthcheck builds: its --port default is the server's own setting."""
+    return healthcheck.build_parser(server_config.READER.read([], environ).port)
 
 
 READERS = (server_config.READER, proxy_config.READER, export_config.READER)
