@@ -9,7 +9,7 @@ so:
   runs, unknown fields) is left to protobuf, and `rows_from_batch` converts that message;
 - `encode_batch_reply` writes the reply's bytes from the prediction's arrays, with the model's
   constant fields encoded once; an unusual answer (a label outside 0-127) goes through protobuf.
-Both produce what protobuf would (tests/test_server_iris_wire.py checks on random inputs).
+Both produce what protobuf would (tests/server/test_server_iris_wire.py checks on random inputs).
 """
 
 import functools

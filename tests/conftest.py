@@ -10,8 +10,8 @@ from aiohttp.test_utils import TestClient
 from iris_pb import iris_pb2_grpc
 from proxy.app import make_app
 from proxy.config import Settings
-from tests.proxy_process import running_proxy
-from tests.server_process import ServerProcess, running_server
+from tests.support.proxy_process import running_proxy
+from tests.support.server_process import ServerProcess, running_server
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def assert_conforms() -> Callable[..., None]:
     return check
 
 
-# ---- Real processes: `python -m server` (tests/server_process.py) and `python -m proxy` ----
+# ---- Real processes: `python -m server` (tests/support/server_process.py) and `python -m proxy` ----
 
 
 @pytest.fixture(scope="session")
