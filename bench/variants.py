@@ -38,7 +38,7 @@ def constant_handler() -> None:
 def cached_model_run() -> None:
     from server import model
 
-    real_run = model.IrisModel._run
+    real_run = model.OnnxModel._run
     answers = {}
 
     def run(self, features):
@@ -47,7 +47,7 @@ def cached_model_run() -> None:
             answers[key] = real_run(self, features)
         return answers[key]
 
-    model.IrisModel._run = run
+    model.OnnxModel._run = run
 
 
 def no_upstream() -> None:

@@ -2,11 +2,15 @@
 says them: the features, the species, the services, and the health and metadata names that the
 server and its clients agree on."""
 
+import re
+
 from inference_pb import grpc_predict_v2_pb2
 from iris_pb import iris_pb2
 
-# The four measurements, in the order of PredictRequest's fields (and of every row and tensor).
-FEATURE_NAMES = tuple(field.name for field in iris_pb2.PredictRequest.DESCRIPTOR.fields)
+# The four measurements, PredictRequest's float fields in order (the order of every row and tensor).
+FEATURE_NAMES = tuple(
+    field.name for field in iris_pb2.PredictRequest.DESCRIPTOR.fields if field.type == field.TYPE_FLOAT
+)
 # The species, indexed by the number the model answers.
 CLASS_NAMES = tuple(value.name.lower() for value in iris_pb2.Species.DESCRIPTOR.values)
 IRIS_SERVICE = iris_pb2.DESCRIPTOR.services_by_name["IrisPredictor"].full_name
@@ -18,3 +22,7 @@ V2_SERVICE = grpc_predict_v2_pb2.DESCRIPTOR.services_by_name["GRPCInferenceServi
 ACCEPTING_CALLS_HEALTH_NAME = "iris.accepting-calls"
 # The gRPC metadata key that carries a request's id from the proxy (or any client) to the server.
 REQUEST_ID_KEY = "x-request-id"
+# A model name is a directory of the repository and travels in URLs: one portable path component.
+MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+# The model iris.v1 answers with, unless the server is told another (--model-name).
+IRIS_MODEL_NAME = "iris"

@@ -1,4 +1,5 @@
-"""Builds and runs one gRPC server process: load the model, serve, drain on SIGTERM/SIGINT.
+"""Builds and runs one gRPC server process: load the repository's models, serve them (and keep
+them in step with the repository, server/repository_watcher.py), drain on SIGTERM/SIGINT.
 
 The threaded grpc.server outran grpc.aio here (`python -m bench --only baselines`,
 docs/performance.md). onnxruntime releases the GIL while it runs, so a slow model call holds one
@@ -28,10 +29,18 @@ from inference_pb import grpc_predict_v2_pb2_grpc
 from server import inference_v2, iris_wire, service
 from server.config import Settings
 from server.http_endpoints import HttpEndpoints, make_http_app
-from server.metrics import MetricsInterceptor, observe_inference, set_model_info, set_serving
-from server.model import IrisModel
+from server.metrics import (
+    MetricsInterceptor,
+    count_load_failure,
+    inference_recorder,
+    set_model_info,
+    set_serving,
+)
+from server.model import OnnxModel
 from server.repository import ModelLoadError, ModelRepository
+from server.repository_watcher import LoadOptions, ModelEvents, RepositoryWatcher
 from server.request_decoding import UndecodableRequestInterceptor
+from server.served_models import ServedModels, describe_served
 from server.thread_pools import StreamingCallsPool
 from server.tls import add_port, describe
 
@@ -50,11 +59,16 @@ class ApiService:
     set_serving: Callable[[bool], None] | None = None
 
 
-def api_services(model: IrisModel, settings: Settings) -> list[ApiService]:
-    """Every prediction API this server offers, all over the same model (health and reflection
-    list each one)."""
-    iris = service.IrisPredictorService(model, max_open_streams=settings.stream_threads // 2)
-    v2 = inference_v2.InferenceService(model)
+def api_services(served: ServedModels, settings: Settings) -> list[ApiService]:
+    """Every prediction API this server offers, all over the same served models (health and
+    reflection list each one)."""
+    iris = service.IrisPredictorService(
+        served,
+        settings.model_name,
+        max_open_streams=settings.stream_threads // 2,
+        max_batch_rows=settings.max_batch_rows,
+    )
+    v2 = inference_v2.InferenceService(served)
     return [
         ApiService(IRIS_SERVICE, functools.partial(iris_wire.add_iris_predictor, iris)),
         ApiService(
@@ -84,12 +98,12 @@ class RunningServer:
             hook(serving)
 
 
-def start_server(settings: Settings, model: IrisModel) -> RunningServer:
-    """Start serving `model` on settings.address with health NOT_SERVING (see RunningServer.set_serving).
+def start_server(settings: Settings, served: ServedModels) -> RunningServer:
+    """Start serving `served` on settings.address with health NOT_SERVING (see RunningServer.set_serving).
 
-    Raises RuntimeError if the address cannot be bound, ModelLoadError if the model does not fit an API.
+    Raises RuntimeError if the address cannot be bound.
     """
-    services = api_services(model, settings)
+    services = api_services(served, settings)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="grpc-handler"),
         options=[
@@ -149,11 +163,40 @@ def serve_http(settings: Settings, worker_index: int | None) -> HttpEndpoints | 
     return HttpEndpoints(settings.host, settings.metrics_port, app)
 
 
-def record_metrics(settings: Settings, model: IrisModel) -> None:
-    """With --metrics-port set, record the model's runs and say which model is served."""
-    if settings.metrics_port:
-        model.on_inference = observe_inference
-        set_model_info(model.metadata)
+def model_events(settings: Settings) -> ModelEvents:
+    """With --metrics-port set, each version's runs are recorded, and what is served and refused."""
+    if not settings.metrics_port:
+        return ModelEvents()
+
+    def loaded(model: OnnxModel) -> None:
+        model.on_inference = inference_recorder(model.metadata)
+        set_model_info(model.metadata, served=True)
+
+    return ModelEvents(
+        loaded=loaded,
+        unloaded=lambda model: set_model_info(model.metadata, served=False),
+        refused=count_load_failure,
+    )
+
+
+def watch_repository(settings: Settings, served: ServedModels) -> RepositoryWatcher:
+    """Load what the repository and the policies say, once; ModelLoadError if that is nothing, or
+    if a model --models names (or --model-name, when it is in the repository) has no version to serve.
+    """
+    repository = ModelRepository(settings.repository)
+    watcher = RepositoryWatcher(
+        repository,
+        served,
+        models=settings.models,
+        default_policy=settings.version_policy,
+        options=LoadOptions(settings.intra_op_threads, settings.inter_op_threads, settings.max_batch_rows),
+        checks=[functools.partial(service.check_iris_model, settings.model_name)],
+        events=model_events(settings),
+    )
+    problems = watcher.poll()
+    if problems or not served.snapshot.models:
+        raise ModelLoadError("; ".join(problems) or f"no model to serve in repository {settings.repository}")
+    return watcher
 
 
 # The main thread waits in short slices: a signal that the kernel hands to one of gRPC's threads
@@ -188,28 +231,18 @@ def serve(settings: Settings, worker_index: int | None = None) -> int:
             http = serve_http(settings, worker_index)  # /readyz says 503 while the model loads
             if http is not None:
                 resources.callback(http.stop)
-            model = ModelRepository(settings.repository).load(
-                settings.model_name,
-                settings.model_version,
-                intra_op_threads=settings.intra_op_threads,
-                inter_op_threads=settings.inter_op_threads,
-                max_batch_rows=settings.max_batch_rows,
-            )
-            record_metrics(settings, model)
-            running = start_server(settings, model)
+            served = ServedModels()
+            running = start_server(settings, served)  # health says NOT_SERVING while models load
+            resources.callback(running.server.stop, None)
+            watcher = watch_repository(settings, served)
         except (ModelLoadError, RuntimeError) as error:
             log_event(logger, logging.ERROR, f"server cannot start: {error}", error=str(error))
             return 1
-        try:
-            model.warm_up()  # health says NOT_SERVING meanwhile
-        except Exception as error:  # onnxruntime raises its own exception types
-            running.server.stop(None)
-            log_event(
-                logger, logging.ERROR, f"server cannot start: warm-up failed: {error}", error=str(error)
-            )
-            return 1
         running.set_serving(True)
-        log_started(settings, running, model, worker_index, http)
+        log_started(settings, running, served, worker_index, http)
+        if settings.poll_seconds:
+            watcher.start(settings.poll_seconds)
+            resources.callback(watcher.stop)
         while not stop.event.wait(SIGNAL_POLL_SECONDS):
             pass
         drain(settings, running, stop.signal_name)
@@ -220,18 +253,18 @@ def serve(settings: Settings, worker_index: int | None = None) -> int:
 def log_started(
     settings: Settings,
     running: RunningServer,
-    model: IrisModel,
+    served: ServedModels,
     worker: int | None,
     http: HttpEndpoints | None,
 ) -> None:
-    meta = model.metadata
     log_event(
         logger,
         logging.INFO,
         "server started",
-        model=meta.name,
-        version=meta.version,
-        sha256=meta.sha256,
+        models=describe_served(served.snapshot),
+        iris_model=settings.model_name,
+        repository=str(settings.repository),
+        poll_seconds=settings.poll_seconds,
         address=settings.address,
         port=running.port,
         workers=settings.workers,

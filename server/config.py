@@ -11,6 +11,7 @@ import pathlib
 from collections.abc import Mapping, Sequence
 
 from common.addresses import grpc_target
+from common.names import IRIS_MODEL_NAME, MODEL_NAME_PATTERN
 from common.settings import (
     LOG_FORMAT_VALUES,
     LOG_LEVEL_VALUES,
@@ -26,6 +27,7 @@ from common.settings import (
     seconds_or_zero,
     workers,
 )
+from server.version_policy import DEFAULT_POLICY, POLICY_VALUES, VersionPolicy, parse_policy
 
 DEFAULT_PORT = 50052
 # An upper bound of the bytes one row costs on the wire in any API, used to check that a batch of
@@ -40,8 +42,10 @@ class Settings:
     """Everything `python -m server` can be told; SETTINGS below says how."""
 
     repository: pathlib.Path = pathlib.Path("artifacts")
-    model_name: str = "iris"
-    model_version: int | None = None  # None: the highest version directory
+    models: tuple[str, ...] = ()  # empty: every model in the repository
+    version_policy: VersionPolicy = DEFAULT_POLICY  # unless a model's config.json says otherwise
+    poll_seconds: float = 2.0  # 0: the repository is read once, at start-up
+    model_name: str = IRIS_MODEL_NAME  # the model iris.v1 answers with
     host: str = "[::]"
     port: int = DEFAULT_PORT
     workers: int = 1
@@ -79,8 +83,18 @@ class Settings:
         return grpc_target(self.host, self.port)
 
 
-def _version(text: str) -> int | None:
-    return None if text.lower() == "latest" else positive_integer(text)
+def _model_name(text: str) -> str:
+    if not MODEL_NAME_PATTERN.fullmatch(text):
+        raise ValueError(text)
+    return text
+
+
+def _model_names(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(name.strip() for name in text.split(",")))
+    return tuple(_model_name(name) for name in names)
+
+
+MODEL_NAME_VALUES = "a model name: 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
 
 
 SETTINGS = (
@@ -91,17 +105,29 @@ SETTINGS = (
         "model repository directory (<name>/<version>/model.json)",
     ),
     Setting(
-        "model_name",
-        str,
-        "a model name (a directory in the repository)",
-        "model to serve, a directory in the repository",
+        "models",
+        _model_names,
+        "model names separated by commas (" + MODEL_NAME_VALUES.removeprefix("a model name: ") + ")",
+        "models to serve, by name; by default every model in the repository",
+        shown_default="all",
     ),
     Setting(
-        "model_version",
-        _version,
-        "a positive integer, or latest",
-        "version to serve, or 'latest' (highest number)",
-        shown_default="latest",
+        "version_policy",
+        parse_policy,
+        POLICY_VALUES,
+        "versions of each model to serve, unless its config.json names a version_policy",
+    ),
+    Setting(
+        "poll_seconds",
+        seconds_or_zero,
+        "0 or a positive number of seconds",
+        "look for new, changed and removed versions this often; 0: only at start-up",
+    ),
+    Setting(
+        "model_name",
+        _model_name,
+        MODEL_NAME_VALUES,
+        "the model iris.v1 answers with (its latest version, unless a request names one)",
     ),
     Setting(
         "host",
@@ -230,7 +256,7 @@ READER = SettingsReader(
     Settings,
     SETTINGS,
     prog="python -m server",
-    description="Serve the iris model over gRPC (iris.v1, health, reflection).",
+    description="Serve a model repository over gRPC (iris.v1, KServe V2, health, reflection).",
     check=_check_together,
 )
 

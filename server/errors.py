@@ -4,8 +4,9 @@ the call.
 - InvalidInput -> INVALID_ARGUMENT, the message naming the field (and row, counted from 0), the
   details a google.rpc.BadRequest naming them for programs (common/error_details.py);
 - BatchTooLargeError -> RESOURCE_EXHAUSTED;
-- ApiError -> the status it names (NOT_FOUND for an unknown model, UNAVAILABLE before warm-up,
-  RESOURCE_EXHAUSTED when every PredictStream slot is taken);
+- ModelNotFound -> NOT_FOUND (a model or version not served), the message listing what is;
+- ApiError -> the status it names (UNAVAILABLE before warm-up, RESOURCE_EXHAUSTED when every
+  PredictStream slot is taken);
 - anything else is a bug -> INTERNAL, logged with its traceback.
 
 Servicer methods raise; `unary_rpc` and `streaming_rpc` wrap them so whatever they raise leaves
@@ -24,6 +25,7 @@ from common.error_details import field_path, invalid_argument
 from common.logs import log_event
 from common.names import REQUEST_ID_KEY
 from server.model import BatchTooLargeError, InvalidInput
+from server.served_models import ModelNotFound
 
 NO_REQUEST_ID = "-"  # logged for a call that carried no x-request-id
 
@@ -58,6 +60,8 @@ def status_of(error: Exception) -> grpc.Status:
         return invalid_argument(str(error), field_path(error.row, error.field), error.detail)
     if isinstance(error, BatchTooLargeError):
         return _Status(grpc.StatusCode.RESOURCE_EXHAUSTED, str(error), None)
+    if isinstance(error, ModelNotFound):
+        return _Status(grpc.StatusCode.NOT_FOUND, str(error), None)
     if isinstance(error, ApiError):
         return _Status(error.code, str(error), None)
     message = f"internal error ({type(error).__name__}); see the server log"

@@ -1,11 +1,17 @@
-"""The KServe V2 (Open Inference Protocol) service `inference.GRPCInferenceService`, over the
-same IrisModel as iris.v1: ModelInfer converts tensors (v2_tensors) and calls IrisModel.predict,
-so both APIs share one validation and one prediction path.
+"""The KServe V2 (Open Inference Protocol) service `inference.GRPCInferenceService`, over every
+served model version, the same OnnxModel objects as iris.v1: ModelInfer converts tensors
+(v2_tensors) and calls OnnxModel.predict, so both APIs share one validation and one prediction path.
 
-The model answers to its manifest name and version (a string, e.g. "1"; an empty version means
-the served one). Errors are raised, and leave through server/errors.py:
-- unknown model or version -> NOT_FOUND;
-- ModelInfer before the model is warmed up -> UNAVAILABLE (ServerReady and ModelReady say false);
+A model answers to its name and version (a string, e.g. "1"; empty means its latest served one).
+RepositoryIndex lists every version found in the repository, with its state; nothing here loads or
+unloads one (server/repository_watcher.py does, as the repository says).
+
+Errors are raised, and leave through server/errors.py:
+- a malformed model name or version -> INVALID_ARGUMENT naming the field;
+- unknown model or version -> NOT_FOUND listing what is served (ModelReady answers ready: false,
+  as Triton does);
+- ModelInfer before the server is ready, or while it drains -> UNAVAILABLE (ServerReady and
+  ModelReady say false);
 - a wrong input, output, datatype, shape or byte count, a NaN -> INVALID_ARGUMENT naming it, in
   the message and in BadRequest details (rows along the input's first dimension; common/error_details.py);
 - more rows than --max-batch-rows -> RESOURCE_EXHAUSTED, as in iris.v1.
@@ -18,7 +24,7 @@ import grpc
 from inference_pb import grpc_predict_v2_pb2 as pb
 from inference_pb import grpc_predict_v2_pb2_grpc as pb_grpc
 from server.errors import ApiError, unary_rpc
-from server.model import IrisModel
+from server.served_models import ServedModels
 from server.v2_tensors import TensorSpec, features_from_request, infer_response, requested_outputs, signature
 
 SERVER_NAME = "iris-predictor"
@@ -34,34 +40,18 @@ def _tensor_metadata(spec: TensorSpec) -> pb.ModelMetadataResponse.TensorMetadat
 
 
 class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
-    """inference.GRPCInferenceService over one IrisModel; not ready until set_serving(True)."""
+    """inference.GRPCInferenceService over the served models; not ready until set_serving(True)."""
 
-    def __init__(self, model: IrisModel):
-        self._model = model
-        self._signature = signature(model.metadata)
+    def __init__(self, served: ServedModels):
+        self._served = served
         self._ready = threading.Event()
 
     def set_serving(self, serving: bool) -> None:
-        """Called when the model is warmed up (True) or stops serving (False)."""
+        """Called when the models are loaded and warmed up (True) or the server drains (False)."""
         if serving:
             self._ready.set()
         else:
             self._ready.clear()
-
-    def _check_model(self, name: str, version: str) -> None:
-        """Raise NOT_FOUND unless `name` and `version` ("" for the served one) name this model."""
-        meta = self._model.metadata
-        served = f"this server serves model {meta.name!r} version {meta.version}"
-        if name != meta.name:
-            raise ApiError(grpc.StatusCode.NOT_FOUND, f"unknown model {name!r}; {served}")
-        if version not in ("", str(meta.version)):
-            raise ApiError(grpc.StatusCode.NOT_FOUND, f"model {name!r} has no version {version!r}; {served}")
-
-    def _check_serving(self, name: str, version: str) -> None:
-        """Raise NOT_FOUND as _check_model does, or UNAVAILABLE until the model is warmed up."""
-        self._check_model(name, version)
-        if not self._ready.is_set():
-            raise ApiError(grpc.StatusCode.UNAVAILABLE, f"model {name!r} is not ready yet; retry shortly")
 
     @unary_rpc
     def ServerLive(
@@ -79,8 +69,8 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
     def ModelReady(
         self, request: pb.ModelReadyRequest, context: grpc.ServicerContext
     ) -> pb.ModelReadyResponse:
-        self._check_model(request.name, request.version)
-        return pb.ModelReadyResponse(ready=self._ready.is_set())
+        known = self._served.is_ready(request.name, request.version)
+        return pb.ModelReadyResponse(ready=known and self._ready.is_set())
 
     @unary_rpc
     def ServerMetadata(
@@ -92,22 +82,44 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
     def ModelMetadata(
         self, request: pb.ModelMetadataRequest, context: grpc.ServicerContext
     ) -> pb.ModelMetadataResponse:
-        self._check_model(request.name, request.version)
+        model = self._served.model(request.name, request.version, "name", "version")
+        meta = model.metadata
+        served_versions = list(self._served.snapshot.models.get(meta.name, {}))
+        model_signature = signature(meta)
         return pb.ModelMetadataResponse(
-            name=self._model.metadata.name,
-            versions=[str(self._model.metadata.version)],
+            name=meta.name,
+            versions=[request.version] if request.version else served_versions,
             platform=PLATFORM,
-            inputs=[_tensor_metadata(self._signature.input)],
-            outputs=[_tensor_metadata(spec) for spec in self._signature.outputs],
+            inputs=[_tensor_metadata(model_signature.input)],
+            outputs=[_tensor_metadata(spec) for spec in model_signature.outputs],
+            parameters={"task": pb.InferParameter(string_param=meta.task)},
         )
 
     @unary_rpc
     def ModelInfer(
         self, request: pb.ModelInferRequest, context: grpc.ServicerContext
     ) -> pb.ModelInferResponse:
-        self._check_serving(request.model_name, request.model_version)
-        meta = self._model.metadata
+        model = self._served.model(request.model_name, request.model_version)
+        if not self._ready.is_set():
+            raise ApiError(
+                grpc.StatusCode.UNAVAILABLE, f"model {request.model_name!r} is not ready yet; retry shortly"
+            )
+        meta = model.metadata
         inputs = features_from_request(request, meta)
         outputs = requested_outputs(request, meta)
-        prediction = self._model.predict(inputs.features)
+        prediction = model.predict(inputs.features)
         return infer_response(prediction, meta, outputs, inputs.raw, request.id)
+
+    @unary_rpc
+    def RepositoryIndex(
+        self, request: pb.RepositoryIndexRequest, context: grpc.ServicerContext
+    ) -> pb.RepositoryIndexResponse:
+        entries = self._served.index(ready_only=request.ready)
+        return pb.RepositoryIndexResponse(
+            models=[
+                pb.RepositoryIndexResponse.ModelIndex(
+                    name=entry.name, version=str(entry.version), state=entry.state, reason=entry.reason
+                )
+                for entry in entries
+            ]
+        )

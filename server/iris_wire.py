@@ -80,7 +80,7 @@ def decode_batch_request(data: bytes) -> np.ndarray | iris_pb2.PredictBatchReque
 decode_batch_request.message_class = iris_pb2.PredictBatchRequest  # named in decode errors
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=64)
 def _constant_fields(metadata: ModelMetadata) -> bytes:
     """Fields 3-5 of every reply of this model (proto3 leaves out empty strings)."""
     fields = [_length_delimited(CLASS_NAMES_TAG, name.encode()) for name in metadata.class_names]
@@ -94,7 +94,7 @@ def encode_batch_reply(answer: BatchAnswer | iris_pb2.PredictBatchReply) -> byte
     """PredictBatchReply bytes of a BatchAnswer (or of a ready message)."""
     if isinstance(answer, iris_pb2.PredictBatchReply):
         return answer.SerializeToString()
-    labels, probabilities = answer.prediction
+    labels, probabilities = answer.prediction.labels, answer.prediction.probabilities
     if len(labels) and not (labels.min() >= 0 and labels.max() < ONE_BYTE_VARINT_LIMIT):
         return batch_reply(answer.prediction, answer.metadata).SerializeToString()
     parts = []

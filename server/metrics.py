@@ -1,8 +1,9 @@
 """What the server measures, as Prometheus metrics (their exposition: server/http_endpoints.py).
 
 Every RPC of every service (iris.v1, KServe V2, health, reflection) passes one interceptor that
-counts it by method and final status and times it; IrisModel reports each model run through
-`observe_inference`. Metric names and labels are listed in docs/operations.md ("Metrics").
+counts it by method and final status and times it; each model version reports its runs through
+the recorder `inference_recorder` makes for it. Metric names and labels are listed in
+docs/operations.md ("Metrics").
 
 The metrics are module globals, as prometheus-client expects. Under --workers each worker writes
 them to files in PROMETHEUS_MULTIPROC_DIR, which must be set before this module is imported (the
@@ -51,18 +52,27 @@ GRPC_REQUESTS_IN_FLIGHT = Gauge(
     "gRPC calls being handled now (open streams included).",
     multiprocess_mode="livesum",
 )
-PREDICTED_ROWS = Counter("iris_predicted_rows", "Rows the model has classified.")
+# Labelled by model and version: as many series as versions served since the process started.
+PREDICTED_ROWS = Counter("iris_predicted_rows", "Rows the model has answered.", ["model", "version"])
 INFERENCE_DURATION = Histogram(
     "iris_inference_duration_seconds",
     "Time of one onnxruntime session run.",
+    ["model", "version"],
     buckets=INFERENCE_BUCKETS_SECONDS,
 )
-BATCH_ROWS = Histogram("iris_batch_rows", "Rows per onnxruntime session run.", buckets=BATCH_ROWS_BUCKETS)
+BATCH_ROWS = Histogram(
+    "iris_batch_rows", "Rows per onnxruntime session run.", ["model", "version"], buckets=BATCH_ROWS_BUCKETS
+)
 MODEL_INFO = Gauge(
     "iris_model_info",
-    "The served model; always 1.",
-    ["name", "version", "sha256"],
+    "1 for each model version served, 0 once it is unloaded.",
+    ["model", "version", "sha256"],
     multiprocess_mode="livemax",
+)
+MODEL_LOAD_FAILURES = Counter(
+    "iris_model_load_failures",
+    "Model versions refused: unreadable, corrupt, wrong graph, or failed warm-up.",
+    ["model", "version"],
 )
 
 
@@ -90,15 +100,29 @@ def serving_pids(registry: CollectorRegistry) -> set[int]:
     }
 
 
-def set_model_info(metadata: ModelMetadata) -> None:
-    MODEL_INFO.labels(metadata.name, str(metadata.version), metadata.sha256).set(1)
+def set_model_info(metadata: ModelMetadata, served: bool) -> None:
+    MODEL_INFO.labels(metadata.name, str(metadata.version), metadata.sha256).set(1 if served else 0)
 
 
-def observe_inference(rows: int, seconds: float) -> None:
-    """Record one model run of `rows` rows that took `seconds` (IrisModel.on_inference)."""
-    PREDICTED_ROWS.inc(rows)
-    INFERENCE_DURATION.observe(seconds)
-    BATCH_ROWS.observe(rows)
+def count_load_failure(name: str, version: int) -> None:
+    MODEL_LOAD_FAILURES.labels(name, str(version)).inc()
+
+
+def inference_recorder(metadata: ModelMetadata) -> Callable[[int, float], None]:
+    """What OnnxModel.on_inference calls after each run of this model version: record its rows and time."""
+    labels = (metadata.name, str(metadata.version))
+    rows, duration, batch_rows = (
+        PREDICTED_ROWS.labels(*labels),
+        INFERENCE_DURATION.labels(*labels),
+        BATCH_ROWS.labels(*labels),
+    )
+
+    def observe(count: int, seconds: float) -> None:
+        rows.inc(count)
+        duration.observe(seconds)
+        batch_rows.observe(count)
+
+    return observe
 
 
 def _final_code(context: grpc.ServicerContext, raised: bool, streaming: bool) -> str:

@@ -1,5 +1,8 @@
-"""The one inference path: every API (iris.v1, KServe V2) hands a float32 [N, 4] array to
-`IrisModel.predict`, which validates it and runs the ONNX session once.
+"""The one inference path: every API (iris.v1, KServe V2) hands a float32 [N, F] array to
+`OnnxModel.predict`, which validates it and runs the ONNX session once.
+
+A model is a classifier (outputs `label` and `probabilities`) or a regressor (output
+`predictions`), as its manifest says (server/repository.py checks the graph agrees).
 """
 
 import dataclasses
@@ -45,27 +48,57 @@ class BatchTooLargeError(ValueError):
     """More rows than --max-batch-rows in one call (RESOURCE_EXHAUSTED)."""
 
 
+CLASSIFICATION = "classification"
+REGRESSION = "regression"
+# The graph's outputs for each task, in the order the model runs them.
+LABEL_OUTPUT, PROBABILITIES_OUTPUT, PREDICTIONS_OUTPUT = "label", "probabilities", "predictions"
+TASK_OUTPUTS = {
+    CLASSIFICATION: (LABEL_OUTPUT, PROBABILITIES_OUTPUT),
+    REGRESSION: (PREDICTIONS_OUTPUT,),
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelMetadata:
-    """What the APIs report about the served model (from its manifest and graph)."""
+    """What the APIs report about one model version (from its manifest and graph)."""
 
     name: str
     version: int
     sha256: str
+    task: str  # CLASSIFICATION or REGRESSION
     feature_names: tuple[str, ...]
-    class_names: tuple[str, ...]  # class_names[k] names label k
+    class_names: tuple[str, ...]  # classifiers: class_names[k] names label k
+    target_names: tuple[str, ...]  # regressors: a name per column of `predictions`
     input_name: str
-    label_output: str
-    probabilities_output: str
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return TASK_OUTPUTS[self.task]
+
+    @property
+    def output_widths(self) -> dict[str, int | None]:
+        """Each output's second dimension (None for the one-dimensional `label`)."""
+        if self.task == REGRESSION:
+            return {PREDICTIONS_OUTPUT: len(self.target_names)}
+        return {LABEL_OUTPUT: None, PROBABILITIES_OUTPUT: len(self.class_names)}
 
 
 class Prediction(NamedTuple):
-    labels: np.ndarray  # int64 [N]
-    probabilities: np.ndarray  # float32 [N, C]
+    """A classifier's labels and probabilities, or a regressor's predictions (the others None)."""
+
+    labels: np.ndarray | None  # int64 [N]
+    probabilities: np.ndarray | None  # float32 [N, C]
+    predictions: np.ndarray | None = None  # float32 [N, T]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The prediction's arrays by output name."""
+        if self.predictions is not None:
+            return {PREDICTIONS_OUTPUT: self.predictions}
+        return {LABEL_OUTPUT: self.labels, PROBABILITIES_OUTPUT: self.probabilities}
 
 
-class IrisModel:
-    """A loaded, checked model (see repository.load_model) answering float32 [N, 4] arrays."""
+class OnnxModel:
+    """A loaded, checked model version (see ModelRepository.load) answering float32 [N, F] arrays."""
 
     def __init__(self, session: onnxruntime.InferenceSession, metadata: ModelMetadata, max_batch_rows: int):
         self.metadata = metadata
@@ -73,13 +106,16 @@ class IrisModel:
         # Told (rows, seconds) after each session run that answers a call, e.g. to record metrics.
         self.on_inference: Callable[[int, float], None] | None = None
         self._session = session
-        self._output_names = [metadata.label_output, metadata.probabilities_output]
-        self._empty = Prediction(
-            np.empty(0, dtype=np.int64), np.empty((0, len(metadata.class_names)), dtype=np.float32)
+        self._output_names = list(metadata.output_names)
+        self._empty = self._prediction(
+            [
+                np.empty((0,) if width is None else (0, width), np.int64 if width is None else np.float32)
+                for width in metadata.output_widths.values()
+            ]
         )
 
     def predict(self, features: np.ndarray) -> Prediction:
-        """Labels and class probabilities of each row of a float32 [N, 4] array.
+        """The prediction for each row of a float32 [N, F] array.
 
         Raises InvalidInput (wrong shape or dtype, a NaN or infinite value, naming the first bad
         row and feature; or a row the model cannot answer, see `check_answers`) or
@@ -96,8 +132,12 @@ class IrisModel:
         return prediction
 
     def _run(self, features: np.ndarray) -> Prediction:
-        labels, probabilities = self._session.run(self._output_names, {self.metadata.input_name: features})
-        return Prediction(labels, probabilities)
+        return self._prediction(self._session.run(self._output_names, {self.metadata.input_name: features}))
+
+    def _prediction(self, outputs: list[np.ndarray]) -> Prediction:
+        if self.metadata.task == REGRESSION:
+            return Prediction(None, None, outputs[0])
+        return Prediction(outputs[0], outputs[1])
 
     def check(self, features: np.ndarray) -> None:
         """Raise InvalidInput or BatchTooLargeError unless `features` is a valid batch."""
@@ -128,19 +168,20 @@ class IrisModel:
 
 
 def check_answers(prediction: Prediction) -> None:
-    """Raise InvalidInput naming the first row whose probabilities are not all finite numbers.
+    """Raise InvalidInput naming the first row whose probabilities (or predictions) are not all
+    finite numbers.
 
     Finite features can still be too large for the model: a logistic regression's scores overflow
     float32 (e.g. petal_width=1e38) and its probabilities come out NaN. Which magnitudes overflow
     depends on the model, so rather than a fixed bound on the features, the model's own answer is
     checked, after the run (a microsecond): such a row is INVALID_ARGUMENT, like a NaN feature.
     """
-    if not all_finite(prediction.probabilities):
-        finite = np.isfinite(prediction.probabilities)
-        row = int(np.argmin(finite.all(axis=1)))
-        raise InvalidInput(
-            "features too large for the model: its class probabilities are not finite numbers", row=row
-        )
+    regression = prediction.predictions is not None
+    answers = prediction.predictions if regression else prediction.probabilities
+    if not all_finite(answers):
+        row = int(np.argmin(np.isfinite(answers).all(axis=1)))
+        what = "predictions" if regression else "class probabilities"
+        raise InvalidInput(f"features too large for the model: its {what} are not finite numbers", row=row)
 
 
 def all_finite(array: np.ndarray) -> bool:

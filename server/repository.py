@@ -1,8 +1,11 @@
-"""Loads a model from the repository: <root>/<name>/<version>/ holding model.json and model.onnx.
+"""Reads the model repository: <root>/<name>/<version>/ holding model.json and model.onnx.
 
 The manifest (model.json) is the source of truth: the ONNX file must have the sha256 it records,
-and the graph's inputs and outputs must be the ones it lists. Any mismatch is a ModelLoadError
-with a one-line message, and the server refuses to start.
+and the graph's inputs and outputs must be the ones it lists for the model's task. Any mismatch is
+a ModelLoadError with a one-line message, and that version is not served.
+
+Only directories whose names are valid model names (common/names.py) and versions (1, 2, ...)
+are read; anything else there, such as an export's staging directory, is not a model.
 """
 
 import hashlib
@@ -12,11 +15,18 @@ from typing import Any
 
 import onnxruntime
 
-from server.model import IrisModel, ModelMetadata
+from common.names import MODEL_NAME_PATTERN
+from server.model import (
+    CLASSIFICATION,
+    LABEL_OUTPUT,
+    PREDICTIONS_OUTPUT,
+    PROBABILITIES_OUTPUT,
+    REGRESSION,
+    ModelMetadata,
+    OnnxModel,
+)
 
 MANIFEST_FILE = "model.json"
-LABEL_OUTPUT = "label"
-PROBABILITIES_OUTPUT = "probabilities"
 # Manifest dtype -> the type onnxruntime reports for a tensor of it.
 ONNX_TENSOR_TYPES = {"float32": "tensor(float)", "int64": "tensor(int64)"}
 
@@ -31,6 +41,16 @@ class ModelRepository:
     def __init__(self, root: pathlib.Path):
         self.root = root
 
+    def model_names(self) -> list[str]:
+        """The models in the repository, sorted; ModelLoadError if it is not a readable directory."""
+        try:
+            entries = list(self.root.iterdir())
+        except OSError as error:
+            raise ModelLoadError(
+                f"model repository {self.root} is not a readable directory: {error}"
+            ) from None
+        return sorted(p.name for p in entries if MODEL_NAME_PATTERN.fullmatch(p.name) and p.is_dir())
+
     def versions(self, name: str) -> list[int]:
         """The versions of model `name`, ascending (integer directory names only)."""
         model_dir = self.root / name
@@ -39,7 +59,21 @@ class ModelRepository:
         if not model_dir.is_dir():
             found = sorted(p.name for p in self.root.iterdir() if p.is_dir())
             raise ModelLoadError(f"no model {name!r} in repository {self.root} (models found: {found})")
-        return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
+        try:
+            entries = list(model_dir.iterdir())
+        except OSError as error:
+            raise ModelLoadError(f"{model_dir} is not readable: {error}") from None
+        return sorted(int(p.name) for p in entries if _is_version_name(p.name) and p.is_dir())
+
+    def fingerprint(self, name: str, version: int) -> tuple[int, ...] | None:
+        """What changes when a version directory or its manifest is replaced (a new publication),
+        or None if it is gone."""
+        directory = self.root / name / str(version)
+        try:
+            stats = directory.stat(), (directory / MANIFEST_FILE).stat()
+        except OSError:
+            return None
+        return tuple(n for s in stats for n in (s.st_ino, s.st_mtime_ns, s.st_size))
 
     def version_dir(self, name: str, version: int | None) -> pathlib.Path:
         """The directory of `version` of model `name`; version None means the highest one."""
@@ -60,7 +94,7 @@ class ModelRepository:
         intra_op_threads: int,
         inter_op_threads: int,
         max_batch_rows: int,
-    ) -> IrisModel:
+    ) -> OnnxModel:
         """Check and load a model; raise ModelLoadError if anything about it is wrong."""
         directory = self.version_dir(name, version)
         manifest = _read_manifest(directory / MANIFEST_FILE)
@@ -73,7 +107,11 @@ class ModelRepository:
         model_bytes = _read_checked(onnx_path, manifest["onnx"]["sha256"])
         session = _create_session(onnx_path, model_bytes, intra_op_threads, inter_op_threads)
         metadata = _check_graph(onnx_path, session, manifest)
-        return IrisModel(session, metadata, max_batch_rows)
+        return OnnxModel(session, metadata, max_batch_rows)
+
+
+def _is_version_name(text: str) -> bool:
+    return text.isascii() and text.isdigit() and not text.startswith("0")
 
 
 def _read_manifest(path: pathlib.Path) -> dict[str, Any]:
@@ -100,6 +138,12 @@ def _read_manifest(path: pathlib.Path) -> dict[str, Any]:
             value = value.get(part) if isinstance(value, dict) else None
         if not isinstance(value, kind) or isinstance(value, bool):
             raise ModelLoadError(f"{path}: {key!r} is missing or not a JSON {kind.__name__}")
+    task = manifest.setdefault("task", CLASSIFICATION)  # manifests before regressors had no task
+    if task not in (CLASSIFICATION, REGRESSION):
+        raise ModelLoadError(f"{path}: 'task' is {task!r}; expected {CLASSIFICATION!r} or {REGRESSION!r}")
+    targets = manifest.setdefault("targets", [])
+    if task == REGRESSION and (not isinstance(targets, list) or not targets):
+        raise ModelLoadError(f"{path}: a regression model needs 'targets', a name per predicted column")
     return manifest
 
 
@@ -145,36 +189,46 @@ def _graph_signature(node: onnxruntime.NodeArg) -> str:
     return _describe(dtypes.get(node.type, node.type), shape)
 
 
+def _required_outputs(task: str, width: int) -> dict[str, str]:
+    """The outputs the server needs of a model of `task` with `width` classes or targets."""
+    if task == REGRESSION:
+        return {PREDICTIONS_OUTPUT: _describe("float32", [None, width])}
+    return {
+        LABEL_OUTPUT: _describe("int64", [None]),
+        PROBABILITIES_OUTPUT: _describe("float32", [None, width]),
+    }
+
+
 def _check_graph(
     path: pathlib.Path, session: onnxruntime.InferenceSession, manifest: dict[str, Any]
 ) -> ModelMetadata:
     """Compare the graph's inputs and outputs with the manifest's; build the model's metadata."""
     inputs = _compare_signatures(path, "inputs", manifest["onnx"]["inputs"], session.get_inputs())
     outputs = _compare_signatures(path, "outputs", manifest["onnx"]["outputs"], session.get_outputs())
-    features = [str(name) for name in manifest["features"]]
-    class_names = _class_names(path, manifest["classes"])
+    task = manifest["task"]
+    features = tuple(str(name) for name in manifest["features"])
+    class_names = _class_names(path, manifest["classes"]) if task == CLASSIFICATION else ()
+    target_names = tuple(str(name) for name in manifest["targets"]) if task == REGRESSION else ()
     features_input = _describe("float32", [None, len(features)])
-    label_output = _describe("int64", [None])
-    probabilities_output = _describe("float32", [None, len(class_names)])
-    needs = {
-        f"one input {features_input} (a column per feature)": list(inputs.values()) == [features_input],
-        f"output {LABEL_OUTPUT!r} {label_output}": outputs.get(LABEL_OUTPUT) == label_output,
-        f"output {PROBABILITIES_OUTPUT!r} {probabilities_output} (a column per class)": (
-            outputs.get(PROBABILITIES_OUTPUT) == probabilities_output
-        ),
-    }
-    for need, met in needs.items():
-        if not met:
-            raise ModelLoadError(f"{path}: the server needs {need}; the graph has {inputs} -> {outputs}")
+    if list(inputs.values()) != [features_input]:
+        raise ModelLoadError(
+            f"{path}: the server needs one input {features_input} (a column per feature); "
+            f"the graph has {inputs}"
+        )
+    for name, needed in _required_outputs(task, len(class_names or target_names)).items():
+        if outputs.get(name) != needed:
+            raise ModelLoadError(
+                f"{path}: a {task} model needs output {name!r} {needed}; the graph has {outputs}"
+            )
     return ModelMetadata(
         name=manifest["name"],
         version=manifest["version"],
         sha256=manifest["onnx"]["sha256"].lower(),
-        feature_names=tuple(features),
+        task=task,
+        feature_names=features,
         class_names=class_names,
+        target_names=target_names,
         input_name=next(iter(inputs)),
-        label_output=LABEL_OUTPUT,
-        probabilities_output=PROBABILITIES_OUTPUT,
     )
 
 

@@ -1,14 +1,16 @@
-"""KServe V2 (Open Inference Protocol) tensors to and from the numpy arrays IrisModel takes and gives.
+"""KServe V2 (Open Inference Protocol) tensors to and from the numpy arrays OnnxModel takes and gives.
 
-Input: one tensor, named as the model's input, FP32 [N, 4] (FP64 is accepted and converted to
-float32), as typed `contents` or as little-endian `raw_input_contents`. Outputs: `label` INT64 [N]
-and `probabilities` FP32 [N, 3], the requested ones in the requested order (all of them when none
-are named). A raw request gets raw outputs (tritonclient's gRPC `as_numpy` reads only
-`raw_output_contents`), a typed one typed outputs. Every mistake is an InvalidInput naming the
-tensor. The service calls these, so it never handles wire types and arrays at once.
+Input: one tensor, named as the model's input, FP32 [N, F] (FP64 is accepted and converted to
+float32), as typed `contents` or as little-endian `raw_input_contents`. Outputs: a classifier's
+`label` INT64 [N] and `probabilities` FP32 [N, C], a regressor's `predictions` FP32 [N, T]; the
+requested ones in the requested order (all of them when none are named). A raw request gets raw
+outputs (tritonclient's gRPC `as_numpy` reads only `raw_output_contents`), a typed one typed
+outputs. Every mistake is an InvalidInput naming the tensor. The service calls these, so it never
+handles wire types and arrays at once.
 """
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from typing import NamedTuple
 
@@ -44,32 +46,42 @@ class TensorSpec:
 @dataclasses.dataclass(frozen=True)
 class Signature:
     input: TensorSpec
-    outputs: tuple[TensorSpec, ...]  # label, probabilities
+    outputs: tuple[TensorSpec, ...]  # in the model's order (ModelMetadata.output_names)
 
 
+@functools.lru_cache(maxsize=256)
 def signature(metadata: ModelMetadata) -> Signature:
     """The model's input and outputs in V2 terms (-1 for the batch dimension)."""
+    outputs = []
+    for name, width in metadata.output_widths.items():
+        if width is None:
+            outputs.append(TensorSpec(name, "INT64", (ANY_SIZE,)))
+        else:
+            outputs.append(TensorSpec(name, "FP32", (ANY_SIZE, width)))
     return Signature(
         input=TensorSpec(metadata.input_name, "FP32", (ANY_SIZE, len(metadata.feature_names))),
-        outputs=(
-            TensorSpec(metadata.label_output, "INT64", (ANY_SIZE,)),
-            TensorSpec(metadata.probabilities_output, "FP32", (ANY_SIZE, len(metadata.class_names))),
-        ),
+        outputs=tuple(outputs),
     )
 
 
 class InferInputs(NamedTuple):
-    features: np.ndarray  # float32 [N, 4], for IrisModel.predict
+    features: np.ndarray  # float32 [N, F], for OnnxModel.predict
     raw: bool  # the data came as raw_input_contents, so the outputs go back raw
 
 
+# Triton's tensor parameters that change what a tensor means (shared memory, top-k classes):
+# answering as if they were not there would be wrong, so they are refused. Any other parameter,
+# of a tensor or of the request, is one the model does not use, and is ignored (as Triton does).
+MEANINGFUL_TENSOR_PARAMETERS = frozenset(
+    ("shared_memory_region", "shared_memory_byte_size", "shared_memory_offset", "classification")
+)
+
+
 def _refuse_parameters(kind: str, name: str, parameters: Mapping[str, object], field: str) -> None:
-    # Tensor parameters (Triton's shared memory, classification) change what a tensor means:
-    # answering without them would be wrong, so they are refused rather than ignored.
-    if parameters:
-        first = sorted(parameters)[0]
+    refused = sorted(MEANINGFUL_TENSOR_PARAMETERS.intersection(parameters))
+    if refused:
         raise InvalidInput(
-            f"{kind} {name!r}: parameter {first!r} is not supported", field=f"{field}.parameters"
+            f"{kind} {name!r}: parameter {refused[0]!r} is not supported", field=f"{field}.parameters"
         )
 
 
@@ -151,7 +163,7 @@ def _as_float32(rows: np.ndarray, metadata: ModelMetadata) -> np.ndarray:
 
 
 def features_from_request(request: pb.ModelInferRequest, metadata: ModelMetadata) -> InferInputs:
-    """The request's input as a float32 [N, 4] array; InvalidInput for anything that does not fit."""
+    """The request's input as a float32 [N, F] array; InvalidInput for anything that does not fit."""
     spec = signature(metadata).input
     tensor = _the_input(request, spec)
     if tensor.datatype not in INPUT_DATATYPES:
@@ -192,10 +204,7 @@ def infer_response(
     prediction: Prediction, metadata: ModelMetadata, outputs: list[TensorSpec], raw: bool, request_id: str
 ) -> pb.ModelInferResponse:
     """The reply carrying `outputs` of `prediction`, raw or typed, echoing the request's id."""
-    arrays = {
-        metadata.label_output: prediction.labels,
-        metadata.probabilities_output: prediction.probabilities,
-    }
+    arrays = prediction.arrays()
     response = pb.ModelInferResponse(
         model_name=metadata.name, model_version=str(metadata.version), id=request_id
     )

@@ -14,7 +14,7 @@ FORM = {"sepal_length": "6.8", "sepal_width": "3.2", "petal_length": "5.9", "pet
 @pytest.fixture
 def restored(monkeypatch):
     """Undo the variants' class patches after the test."""
-    monkeypatch.setattr(model.IrisModel, "_run", model.IrisModel._run)
+    monkeypatch.setattr(model.OnnxModel, "_run", model.OnnxModel._run)
     monkeypatch.setattr(service.IrisPredictorService, "Predict", service.IrisPredictorService.Predict)
     monkeypatch.setattr(routes, "predict_one", routes.predict_one)
 
@@ -26,9 +26,9 @@ def test_cached_model_run_runs_the_model_once_per_distinct_input(restored, monke
         calls.append(features.copy())
         return model.Prediction(np.array([int(features[0, 0])]), np.zeros((1, 3), dtype=np.float32))
 
-    monkeypatch.setattr(model.IrisModel, "_run", counted_run)
+    monkeypatch.setattr(model.OnnxModel, "_run", counted_run)
     variants.cached_model_run()
-    iris_model = object.__new__(model.IrisModel)
+    iris_model = object.__new__(model.OnnxModel)
     one, two = np.ones((1, 4), dtype=np.float32), np.full((1, 4), 2, dtype=np.float32)
 
     answers = [iris_model._run(features).labels[0] for features in (one, two, one, two, one)]

@@ -32,8 +32,8 @@ KNOWN_SERVICES = {
     "grpc.reflection.v1alpha.ServerReflection",
 }
 # Model and server control in Triton's superset of the V2 protocol; none of it may be served.
+# RepositoryIndex, read-only, is served (tests/server/test_model_versions.py).
 CONTROL_METHODS = (
-    "RepositoryIndex",
     "RepositoryModelLoad",
     "RepositoryModelUnload",
     "SystemSharedMemoryRegister",
@@ -42,7 +42,6 @@ CONTROL_METHODS = (
     "LogSettings",
 )
 CONTROL_PATHS = (
-    ("POST", "/v2/repository/index"),
     ("POST", "/v2/repository/models/iris/load"),
     ("POST", "/v2/repository/models/iris/unload"),
     ("POST", "/v2/systemsharedmemory/region/r/register"),
@@ -123,13 +122,18 @@ def test_grpc_health_and_metadata_reveal_nothing_sensitive(product):
             health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10),
             v2.ServerMetadata(pb.ServerMetadataRequest(), timeout=10),
             v2.ModelMetadata(pb.ModelMetadataRequest(name="iris"), timeout=10),
+            v2.RepositoryIndex(pb.RepositoryIndexRequest(), timeout=10),
         ]
-        with pytest.raises(grpc.RpcError) as unknown_model:
+        with pytest.raises(grpc.RpcError) as traversal:
             v2.ModelMetadata(pb.ModelMetadataRequest(name="../../etc/passwd"), timeout=10)
+        with pytest.raises(grpc.RpcError) as unknown_model:
+            v2.ModelMetadata(pb.ModelMetadataRequest(name="passwd"), timeout=10)
     for answer in answers:
         assert_reveals_nothing(type(answer).__name__, text_format.MessageToString(answer), log_dir)
+    assert traversal.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert unknown_model.value.code() == grpc.StatusCode.NOT_FOUND
-    assert_reveals_nothing("an unknown model's error", unknown_model.value.details(), log_dir)
+    for error in (traversal, unknown_model):
+        assert_reveals_nothing("an unknown model's error", error.value.details(), log_dir)
 
 
 def test_reflection_lists_only_the_known_services(product):
@@ -151,13 +155,13 @@ def test_no_grpc_method_controls_models_or_the_server(product, method):
 
 
 def test_no_rest_endpoint_controls_models_or_the_server(product):
-    """The V2 REST control paths do not exist: 404 or 405, never an action."""
+    """The V2 REST control paths do not exist: 404, 405 or 501, never an action."""
     _, proxy, *_ = product
     for method, path in CONTROL_PATHS:
         request = urllib.request.Request(f"{proxy.url}{path}", data=b"{}", method=method)
         with pytest.raises(urllib.error.HTTPError) as raised:
             urllib.request.urlopen(request, timeout=10)
-        assert raised.value.code in (404, 405), f"{method} {path}: {raised.value.code}"
+        assert raised.value.code in (404, 405, 501), f"{method} {path}: {raised.value.code}"
 
 
 def test_the_model_still_answers_after_control_attempts(product):

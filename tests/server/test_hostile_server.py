@@ -1,4 +1,4 @@
-"""Hostile input to the server's request validation, property-based: IrisModel directly, and the
+"""Hostile input to the server's request validation, property-based: OnnxModel directly, and the
 gRPC services (iris.v1, KServe V2, raw undecodable bytes) through a real `python -m server`.
 
 Any input is answered, or refused with a client-error status (INVALID_ARGUMENT, NOT_FOUND,
@@ -18,7 +18,7 @@ from hypothesis.extra import numpy as hnp
 from inference_pb import grpc_predict_v2_pb2 as pb
 from inference_pb import grpc_predict_v2_pb2_grpc as pb_grpc
 from iris_pb import iris_pb2, iris_pb2_grpc
-from server.model import BatchTooLargeError, InvalidInput, IrisModel, Prediction
+from server.model import BatchTooLargeError, InvalidInput, OnnxModel, Prediction
 from server.repository import ModelRepository
 from tests.support.rest_load import FLOWER
 from tests.support.server_process import ARTIFACTS
@@ -44,7 +44,7 @@ any_float32 = st.floats(width=32)  # NaN, infinities, subnormals and the extreme
 
 
 @pytest.fixture(scope="module")
-def model() -> IrisModel:
+def model() -> OnnxModel:
     return ModelRepository(ARTIFACTS).load(
         "iris", None, intra_op_threads=1, inter_op_threads=1, max_batch_rows=MAX_ROWS
     )
@@ -56,7 +56,7 @@ def channel(iris_server) -> Iterator[grpc.Channel]:
         yield channel
 
 
-def assert_model_still_answers(model: IrisModel) -> None:
+def assert_model_still_answers(model: OnnxModel) -> None:
     assert model.predict(FLOWER_ROW).labels.tolist() == [FLOWER_SPECIES]
 
 
@@ -105,7 +105,7 @@ def test_model_answers_or_refuses_any_array_by_name(model, features):
 
 
 def predict_or_refusal(
-    model: IrisModel, features: np.ndarray
+    model: OnnxModel, features: np.ndarray
 ) -> Prediction | InvalidInput | BatchTooLargeError:
     try:
         return model.predict(features)

@@ -103,6 +103,7 @@ def test_rows_model_runs_and_batch_sizes_are_recorded(server, stub):
     after = server.scrape()
 
     def added(sample, **labels):
+        labels.update(model="iris", version="1")
         return value(after, sample, **labels) - value(before, sample, **labels)
 
     assert added("iris_predicted_rows_total") == 7
@@ -273,7 +274,7 @@ def test_a_stream_handler_whose_request_read_raises_after_the_client_left_is_cou
 def test_model_info_names_the_served_model(server):
     """iris_model_info is 1 with the model's name, version and the sha256 of its ONNX file."""
     manifest = json.loads((ARTIFACTS / "iris" / "1" / "model.json").read_text())
-    labels = {"name": "iris", "version": str(manifest["version"]), "sha256": manifest["onnx"]["sha256"]}
+    labels = {"model": "iris", "version": str(manifest["version"]), "sha256": manifest["onnx"]["sha256"]}
     assert value(server.scrape(), "iris_model_info", **labels) == 1
 
 
@@ -296,7 +297,7 @@ def test_workers_report_the_calls_of_every_worker(tmp_path):
         samples = scrape(f"http://127.0.0.1:{metrics_port}/metrics")
         assert value(samples, "iris_grpc_requests_total", method=PREDICT, code="OK") == calls
         assert value(samples, "iris_grpc_request_duration_seconds_count", method=PREDICT) == calls
-        assert value(samples, "iris_predicted_rows_total") == calls
+        assert value(samples, "iris_predicted_rows_total", model="iris", version="1") == calls
         assert value(samples, "iris_grpc_requests_in_flight") == 0
         assert label_values(samples, "process_resident_memory_bytes", "worker") == {"0", "1", "parent"}
         assert len(label_values(samples, "iris_model_info", "sha256")) == 1

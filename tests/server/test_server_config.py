@@ -11,14 +11,16 @@ from server.config import Settings, parse_settings
 
 
 def test_defaults_serve_the_compose_file():
-    """With no flags and no variables the server serves artifacts/iris, latest version, on port 50052."""
+    """With no flags and no variables the server serves every model of artifacts/, its latest
+    version, watching for new ones every 2 s, with iris.v1 on model iris, on port 50052."""
     settings = parse_settings([], {})
     assert settings == Settings()
-    assert (settings.repository, settings.model_name, settings.model_version) == (
+    assert (settings.repository, settings.models, str(settings.version_policy)) == (
         pathlib.Path("artifacts"),
-        "iris",
-        None,
+        (),
+        "latest",
     )
+    assert (settings.model_name, settings.poll_seconds) == ("iris", 2.0)
     assert settings.port == 50052
     assert (settings.intra_op_threads, settings.inter_op_threads) == (1, 1)
 
@@ -28,23 +30,24 @@ def test_environment_twins_are_read():
         "IRIS_PORT": "6000",
         "IRIS_MAX_BATCH_ROWS": "500",
         "IRIS_LOG_FORMAT": "TEXT",
-        "IRIS_MODEL_VERSION": "2",
+        "IRIS_VERSION_POLICY": "latest:2",
+        "IRIS_MODELS": "iris, wine",
     }
     settings = parse_settings([], environ)
-    assert (settings.port, settings.max_batch_rows, settings.log_format, settings.model_version) == (
-        6000,
-        500,
-        "text",
-        2,
-    )
+    assert (settings.port, settings.max_batch_rows, settings.log_format) == (6000, 500, "text")
+    assert (str(settings.version_policy), settings.models) == ("latest:2", ("iris", "wine"))
 
 
 def test_a_flag_beats_its_environment_twin():
     assert parse_settings(["--port", "7000"], {"IRIS_PORT": "6000"}).port == 7000
 
 
-def test_latest_version_is_none():
-    assert parse_settings(["--model-version", "latest"], {}).model_version is None
+@pytest.mark.parametrize(
+    ("text", "versions"),
+    [("latest", [3]), ("LATEST:2", [2, 3]), ("all", [1, 2, 3]), ("specific:3,1,9", [1, 3])],
+)
+def test_version_policies_pick_their_versions(text, versions):
+    assert parse_settings(["--version-policy", text], {}).version_policy.select([3, 1, 2]) == versions
 
 
 @pytest.mark.parametrize(
@@ -70,11 +73,14 @@ def test_latest_version_is_none():
             "--log-level='loud' is not valid: expected one of debug, info, warning",
         ),
         (
-            ["--model-version", "0"],
+            ["--version-policy", "latest:0"],
             {},
-            "--model-version='0' is not valid: expected a positive integer, or latest",
+            "--version-policy='latest:0' is not valid: expected latest, latest:N, all or specific:",
         ),
+        (["--version-policy", "newest"], {}, "--version-policy='newest' is not valid: expected latest"),
         (["--model-name", " "], {}, "--model-name=' ' is not valid: expected a model name"),
+        (["--model-name", "../x"], {}, "--model-name='../x' is not valid: expected a model name"),
+        (["--models", "iris,a/b"], {}, "--models='iris,a/b' is not valid: expected model names"),
         (["--repository", ""], {}, "--repository='' is not valid: expected a directory"),
     ],
 )

@@ -248,10 +248,11 @@ def test_an_error_is_logged_with_the_callers_request_id(server, stub):
     assert "error=petal_width is +inf; features must be finite numbers request_id=-" in log
 
 
-def test_the_start_up_line_names_model_version_and_sha256(server):
+def test_the_log_names_each_model_version_loaded_and_the_start(server):
     manifest = json.loads((ARTIFACTS / "iris" / "1" / "model.json").read_text())
     manifest_sha256 = manifest["onnx"]["sha256"]
-    assert f"server started  model=iris version=1 sha256={manifest_sha256}" in server.log()
+    assert f"model version loaded  model=iris version=1 sha256={manifest_sha256}" in server.log()
+    assert "server started  models=iris (version 1) iris_model=iris" in server.log()
 
 
 @pytest.mark.parametrize("service", ["", "iris.v1.IrisPredictor"])

@@ -15,11 +15,11 @@ METADATA = ModelMetadata(
     name="iris",
     version=1,
     sha256="0" * 64,
+    task="classification",
     feature_names=("sepal_length", "sepal_width", "petal_length", "petal_width"),
     class_names=("setosa", "versicolor", "virginica"),
+    target_names=(),
     input_name="input",
-    label_output="label",
-    probabilities_output="probabilities",
 )
 
 

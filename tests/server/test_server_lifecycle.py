@@ -72,7 +72,7 @@ def mismatch(repository):
 @pytest.mark.parametrize(
     ("spoil", "message"),
     [
-        (lambda repository: shutil.rmtree(repository / "iris"), "no model 'iris' in repository"),
+        (lambda repository: shutil.rmtree(repository / "iris"), "no model to serve in repository"),
         (lambda repository: (repository / "iris" / "1" / "model.onnx").unlink(), "model.onnx is missing"),
         (corrupt, "model.onnx is corrupt or replaced: its sha256 is"),
         (mismatch, "model.onnx: the graph's outputs"),
@@ -85,6 +85,12 @@ def test_a_bad_artifact_stops_start_up_with_a_clear_message(repository, spoil, m
     assert result.returncode == 1
     assert "server cannot start: " in result.stderr
     assert message in result.stderr
+
+
+def test_a_model_models_names_must_be_in_the_repository(repository):
+    result = start_and_expect_failure("--repository", str(repository), "--models", "iris,wine")
+    assert result.returncode == 1
+    assert "server cannot start: model 'wine' (--models) is not in repository" in result.stderr
 
 
 def test_a_taken_port_stops_start_up():

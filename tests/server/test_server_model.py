@@ -1,11 +1,11 @@
-"""IrisModel.predict, the one inference path: same answers as onnxruntime, every bad input named."""
+"""OnnxModel.predict, the one inference path: same answers as onnxruntime, every bad input named."""
 
 import numpy as np
 import onnxruntime
 import pytest
 from sklearn.datasets import load_iris
 
-from server.model import BatchTooLargeError, InvalidInput, IrisModel
+from server.model import BatchTooLargeError, InvalidInput, OnnxModel
 from server.repository import ModelRepository
 from tests.support.server_process import ARTIFACTS
 
@@ -13,7 +13,7 @@ MAX_ROWS = 200
 
 
 @pytest.fixture(scope="module")
-def model() -> IrisModel:
+def model() -> OnnxModel:
     return ModelRepository(ARTIFACTS).load(
         "iris", None, intra_op_threads=1, inter_op_threads=1, max_batch_rows=MAX_ROWS
     )
@@ -90,7 +90,7 @@ class RefusingSession:
 
 
 def test_zero_rows_answer_zero_rows_without_running_the_model(model):
-    empty_model = IrisModel(RefusingSession(), model.metadata, MAX_ROWS)
+    empty_model = OnnxModel(RefusingSession(), model.metadata, MAX_ROWS)
     prediction = empty_model.predict(np.empty((0, 4), dtype=np.float32))
     assert prediction.labels.shape == (0,)
     assert prediction.probabilities.shape == (0, 3)
@@ -111,7 +111,7 @@ def test_warm_up_runs_the_model(model):
             batch_sizes.append(len(feeds["input"]))
             return session.run(outputs, feeds)
 
-    IrisModel(CountingSession(), model.metadata, MAX_ROWS).warm_up()
+    OnnxModel(CountingSession(), model.metadata, MAX_ROWS).warm_up()
     assert batch_sizes
 
 

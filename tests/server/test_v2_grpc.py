@@ -14,6 +14,7 @@ from inference_pb import grpc_predict_v2_pb2_grpc as pb_grpc
 from server.app import start_server
 from server.config import Settings
 from server.repository import ModelRepository
+from server.served_models import ServedModels
 from tests.support.server_process import ARTIFACTS
 from tests.support.status_details import field_violations
 from tests.support.triton_grpc import triton
@@ -60,20 +61,31 @@ def test_model_is_ready_under_its_manifest_name_and_version(client, version):
 @pytest.mark.parametrize(
     ("name", "version", "message"),
     [
-        ("nope", "", "unknown model 'nope'; this server serves model 'iris' version 1"),
-        ("iris", "2", "model 'iris' has no version '2'; this server serves model 'iris' version 1"),
+        ("nope", "", "unknown model 'nope'; this server serves iris (version 1)"),
+        ("iris", "2", "model 'iris' has no version '2' served; this server serves iris (version 1)"),
     ],
 )
 def test_unknown_model_or_version_is_not_found(client, name, version, message):
-    """is_model_ready, get_model_metadata and infer all raise NOT_FOUND with the server's message."""
+    """get_model_metadata and infer raise NOT_FOUND with the server's message; is_model_ready
+    answers False, as Triton does."""
     calls = [
-        lambda: client.is_model_ready(name, version),
         lambda: client.get_model_metadata(name, version),
         lambda: client.infer(name, [triton_input(flowers(1))], model_version=version),
     ]
     for call in calls:
         error = refused(call)
         assert (error.status(), error.message()) == ("StatusCode.NOT_FOUND", message)
+    assert client.is_model_ready(name, version) is False
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "field"),
+    [("../iris", "", "name"), ("iris/1", "", "name"), ("iris", "1.0", "version"), ("iris", "01", "version")],
+)
+def test_malformed_model_name_or_version_is_invalid_argument(client, name, version, field):
+    error = refused(lambda: client.get_model_metadata(name, version))
+    assert error.status() == "StatusCode.INVALID_ARGUMENT"
+    assert f"model {field} {(name if field == 'name' else version)!r} is not valid" in error.message()
 
 
 def test_server_metadata(client):
@@ -348,7 +360,7 @@ def test_not_ready_until_warmed_up_then_ready():
     model = ModelRepository(ARTIFACTS).load(
         "iris", None, intra_op_threads=1, inter_op_threads=1, max_batch_rows=100
     )
-    running = start_server(Settings(host="127.0.0.1", port=0, threads=4), model)
+    running = start_server(Settings(host="127.0.0.1", port=0, threads=4), ServedModels.of(model))
     try:
         with triton.InferenceServerClient(f"127.0.0.1:{running.port}") as client:
             assert client.is_server_live()

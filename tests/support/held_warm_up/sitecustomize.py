@@ -31,7 +31,7 @@ def _hold_warm_up(model_class: type) -> None:
 
 
 class _HoldOnImport(importlib.abc.MetaPathFinder):
-    """Patches server.model.IrisModel as soon as the module is imported."""
+    """Patches server.model.OnnxModel as soon as the module is imported."""
 
     def find_spec(self, fullname, path, target=None):
         if fullname != "server.model":
@@ -41,7 +41,7 @@ class _HoldOnImport(importlib.abc.MetaPathFinder):
 
         def exec_and_hold(module):
             exec_module(module)
-            _hold_warm_up(module.IrisModel)
+            _hold_warm_up(module.OnnxModel)
 
         spec.loader.exec_module = exec_and_hold
         return spec
