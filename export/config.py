@@ -12,10 +12,12 @@ from pathlib import Path
 from common.settings import (
     SWITCH_VALUES,
     Setting,
+    SettingsError,
     SettingsReader,
     integer_range,
     one_of,
     positive_integer,
+    readable_file,
     switch,
 )
 
@@ -37,6 +39,8 @@ class Settings:
     force: bool = False
     seed: int = DEFAULT_SEED
     verify: Path | None = None  # a version directory to re-check instead of exporting
+    estimator_file: Path | None = None  # a model fitted elsewhere, exported instead of training one
+    sample_csv: Path | None = None  # that model's representative inputs, with a header
 
 
 def _model_name(text: str) -> str:
@@ -81,13 +85,48 @@ SETTINGS = (
         "re-check a published version directory instead of exporting",
         env=False,
     ),
+    Setting(
+        "estimator_file",
+        readable_file,
+        "a readable file",
+        "joblib or pickle file of a fitted scikit-learn classifier or regressor (or Pipeline) to "
+        "export instead of training; loading it runs code: only a file you trust",
+    ),
+    Setting(
+        "sample_csv",
+        readable_file,
+        "a readable file",
+        "CSV of representative inputs of --estimator-file: a header naming the features, then rows",
+    ),
 )
+
+
+def _check_together(settings: Settings) -> None:
+    if (settings.estimator_file is None) != (settings.sample_csv is None):
+        given, missing = (
+            ("--estimator-file", "--sample-csv")
+            if settings.sample_csv is None
+            else ("--sample-csv", "--estimator-file")
+        )
+        raise SettingsError(
+            f"{given} without {missing} is not valid: a model from a file is exported with its sample rows"
+        )
+    if settings.verify is not None and settings.estimator_file is not None:
+        raise SettingsError(
+            "--verify with --estimator-file is not valid: --verify re-checks a published version "
+            "with the files beside it"
+        )
+
 
 READER = SettingsReader(
     Settings,
     SETTINGS,
     prog="python -m export",
-    description="Train an iris classifier, convert it to ONNX, check parity, publish a version.",
+    description=(
+        "Train an iris classifier, or take a scikit-learn model fitted elsewhere (--estimator-file), "
+        "convert it to ONNX, check parity, publish a version."
+    ),
+    check=_check_together,
 )
 
 

@@ -1,4 +1,6 @@
-"""The artifact contract the runtime relies on: file names, features, classes, ONNX interface."""
+"""The artifact contract the runtime relies on: file names, tasks, features, classes, ONNX interface."""
+
+from dataclasses import dataclass
 
 import onnx
 
@@ -6,18 +8,46 @@ from common.names import CLASS_NAMES, FEATURE_NAMES
 
 MANIFEST_FILE = "model.json"
 ONNX_FILE = "model.onnx"
-PICKLE_FILE = "iris_model.pickle"  # the parity reference; nothing at runtime opens it
+# The parity references: nothing at runtime opens them, and .dockerignore keeps them out of images.
+PICKLE_FILE = "iris_model.pickle"  # an iris model the export trained
+ESTIMATOR_FILE = "estimator.pkl"  # a copy of the estimator file of a model fitted elsewhere
+SAMPLE_FILE = "sample.csv"  # a copy of that model's sample rows, which the gate ran on
 
+CLASSIFICATION = "classification"
+REGRESSION = "regression"
+TASKS = (CLASSIFICATION, REGRESSION)
 
 INPUT_NAME = "input"
 LABEL_OUTPUT = "label"
 PROBABILITIES_OUTPUT = "probabilities"
-ONNX_INPUTS = [{"name": INPUT_NAME, "dtype": "float32", "shape": [None, len(FEATURE_NAMES)]}]
-ONNX_OUTPUTS = [
-    {"name": LABEL_OUTPUT, "dtype": "int64", "shape": [None]},
-    {"name": PROBABILITIES_OUTPUT, "dtype": "float32", "shape": [None, len(CLASS_NAMES)]},
-]
+PREDICTIONS_OUTPUT = "predictions"
 _DTYPE_NAMES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.INT64: "int64"}
+
+
+@dataclass(frozen=True)
+class ModelInterface:
+    """What a model takes and answers: its task, feature names, and class or target names."""
+
+    task: str
+    features: tuple[str, ...]
+    classes: tuple[str, ...] = ()  # classification: class names, by the index the label output holds
+    targets: tuple[str, ...] = ()  # regression: the predictions' column names
+
+    @property
+    def onnx_inputs(self) -> list[dict]:
+        return [{"name": INPUT_NAME, "dtype": "float32", "shape": [None, len(self.features)]}]
+
+    @property
+    def onnx_outputs(self) -> list[dict]:
+        if self.task == REGRESSION:
+            return [{"name": PREDICTIONS_OUTPUT, "dtype": "float32", "shape": [None, len(self.targets)]}]
+        return [
+            {"name": LABEL_OUTPUT, "dtype": "int64", "shape": [None]},
+            {"name": PROBABILITIES_OUTPUT, "dtype": "float32", "shape": [None, len(self.classes)]},
+        ]
+
+
+IRIS_INTERFACE = ModelInterface(CLASSIFICATION, FEATURE_NAMES, CLASS_NAMES)
 
 
 def describe_tensors(values) -> list[dict]:

@@ -1,28 +1,17 @@
-"""The export, step by step: train, convert, check parity, write the manifest, publish."""
+"""The export, step by step: train (or load a model fitted elsewhere), convert, check parity,
+write the manifest, publish."""
 
 import pickle
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import onnx
 
-from export import contract, convert, manifest, parity, publish, train
+from export import contract, convert, from_file, manifest, publish, train
 from export.config import Settings
+from export.parity import format_parity, run_gate
 
 STEPS = 6
-
-
-def format_parity(summary: dict) -> str:
-    """One line per input set of the gate's summary."""
-    lines = []
-    for name, entry in summary["sets"].items():
-        lines.append(
-            f"  {name:<10} {entry['inputs']:>6} inputs, label disagreements {entry['label_disagreements']}"
-            f" ({entry['label_disagreements_within_margin']} within margin), "
-            f"max |probability difference| {entry['max_abs_probability_difference']:.2e}"
-        )
-    return "\n".join(lines)
 
 
 def load_reference(path: Path):
@@ -31,20 +20,11 @@ def load_reference(path: Path):
         return pickle.load(reference_file)
 
 
-def run_gate(reference, onnx_path: Path, training_features: np.ndarray, seed: int) -> dict:
-    """Compare the reference with the ONNX file in onnxruntime on the gate's input sets."""
-    session = parity.load_onnx_session(onnx_path)
-    summary = parity.check_parity(
-        reference, session, parity.parity_input_sets(reference, training_features, seed)
-    )
-    summary["seed"] = seed
-    return summary
-
-
 def export_model(
     settings: Settings, log: Callable[[str], None] = print, estimator_params: dict | None = None
 ) -> Path:
-    """Export one version as the settings say and return its directory.
+    """Export one version as the settings say and return its directory: an iris model trained
+    here, or with --estimator-file, a model fitted elsewhere (export/from_file.py).
 
     ``estimator_params`` override the classifier's hyper-parameters (tests use a small forest).
     """
@@ -54,10 +34,15 @@ def export_model(
         version = settings.version or publish.next_free_version(model_dir)
         publish.check_version_free(model_dir, version, settings.force)
         version_dir = model_dir / str(version)
-        log(f"exporting {settings.estimator} model to {version_dir}")
+        trained = settings.estimator_file is None
+        source = f"{settings.estimator} model" if trained else settings.estimator_file
+        log(f"exporting {source} to {version_dir}")
         with publish.staged_version(model_dir, version, settings.force) as staging:
-            _build_version(staging, settings, version, log, estimator_params or {})
-            log(f"[6/{STEPS}] publishing {version_dir}")
+            if trained:
+                _build_version(staging, settings, version, log, estimator_params or {})
+            else:
+                from_file.build_version(staging, settings, version, log)
+            log(f"[{STEPS}/{STEPS}] publishing {version_dir}")
     log(f"published {version_dir}")
     return version_dir
 
@@ -84,7 +69,7 @@ def _build_version(
 
     opset = convert.TARGET_OPSET
     log(f"[3/{STEPS}] converting to ONNX (opset {opset['']}, ai.onnx.ml {opset['ai.onnx.ml']})")
-    onnx_model = convert.convert_to_onnx(estimator, n_features=features.shape[1])
+    onnx_model = convert.convert_to_onnx(estimator, contract.IRIS_INTERFACE)
     onnx.save_model(onnx_model, staging / contract.ONNX_FILE)
 
     log(f"[4/{STEPS}] parity gate: scikit-learn pickle vs onnxruntime")
@@ -96,6 +81,7 @@ def _build_version(
     model_manifest = manifest.build_manifest(
         name=settings.name,
         version=version,
+        interface=contract.IRIS_INTERFACE,
         estimator={"kind": settings.estimator, "params": train.describe_estimator(estimator)},
         metrics=metrics,
         parity=summary,

@@ -1,7 +1,7 @@
 """Training data, the estimators on offer, cross-validation and fitting."""
 
 import numpy as np
-from sklearn.base import ClassifierMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -40,11 +40,13 @@ def build_estimator(kind: str, seed: int, **params) -> ClassifierMixin:
     raise ValueError(f"unknown estimator kind {kind!r}")
 
 
-def describe_estimator(estimator: ClassifierMixin) -> dict:
+def describe_estimator(estimator: BaseEstimator) -> dict:
     """The estimator's steps and hyper-parameters as JSON-ready values."""
     steps = estimator.steps if isinstance(estimator, Pipeline) else [("estimator", estimator)]
     return {
         step_name: {"class": type(step).__name__, **_json_params(step.get_params(deep=False))}
+        if hasattr(step, "get_params")
+        else {"class": repr(step)}  # a step of "passthrough" or None
         for step_name, step in steps
     }
 

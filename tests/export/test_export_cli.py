@@ -12,8 +12,7 @@ import onnx
 import pytest
 from onnx import helper
 
-from export import manifest, parity, train
-from export.__main__ import main
+from export import manifest, parity, parity_inputs, train
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACT = REPO_ROOT / "artifacts" / "iris" / "1"
@@ -29,25 +28,6 @@ def run_export(*args: str, **env: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=120,
     )
-
-
-@pytest.fixture
-def run_main(monkeypatch, capsys):
-    """Call the CLI's main() in this process (fast); returns (exit status, stdout, stderr)."""
-
-    def run(*args: str, **env: str) -> subprocess.CompletedProcess:
-        for key in [key for key in os.environ if key.startswith("IRIS_")]:
-            monkeypatch.delenv(key)
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        try:
-            status = main(list(args))
-        except SystemExit as usage_error:
-            status = usage_error.code
-        captured = capsys.readouterr()
-        return subprocess.CompletedProcess(args, status, captured.out, captured.err)
-
-    return run
 
 
 def assert_one_line_error(
@@ -83,11 +63,20 @@ def test_export_prints_each_step_cv_accuracy_and_parity_summary(exported):
     assert sorted(path.name for path in (repository / "iris").iterdir()) == ["1"]
 
 
+def test_the_iris_manifest_says_its_task_and_keeps_every_key_of_the_committed_one(exported):
+    _, repository = exported
+    written = json.loads((repository / "iris" / "1" / "model.json").read_text())
+    committed = json.loads((ARTIFACT / "model.json").read_text())
+    assert written["task"] == "classification"
+    assert set(written) == set(committed) | {"task"}
+    assert written["onnx"]["outputs"] == committed["onnx"]["outputs"]
+
+
 def test_rerunning_the_export_reproduces_the_committed_predictions(exported):
     """Same seed and libraries: the new model answers exactly like artifacts/iris/1."""
     _, repository = exported
     features = train.load_training_data()[0]
-    inputs = np.concatenate([features.astype(np.float32), parity.generated_inputs(features, seed=7)])
+    inputs = np.concatenate([features.astype(np.float32), parity_inputs.generated_inputs(features, seed=7)])
     new = parity.load_onnx_session(repository / "iris" / "1" / "model.onnx").run(None, {"input": inputs})
     committed = parity.load_onnx_session(ARTIFACT / "model.onnx").run(None, {"input": inputs})
     np.testing.assert_array_equal(new[0], committed[0])

@@ -15,6 +15,7 @@ def test_defaults():
     assert settings.repository == Path("artifacts")
     assert (settings.name, settings.version, settings.estimator) == ("iris", None, "logreg")
     assert (settings.force, settings.seed, settings.verify) == (False, 42, None)
+    assert (settings.estimator_file, settings.sample_csv) == (None, None)
 
 
 def test_environment_twins_are_read():
@@ -93,3 +94,36 @@ def test_program_refuses_bad_setting_with_status_2():
     )
     expected = "--seed='x' is not valid: expected an integer, 0 or more"
     assert (result.returncode, result.stderr) == (2, f"python -m export: error: {expected}\n")
+
+
+def test_estimator_file_and_sample_csv_are_read_from_flags_or_twins(tmp_path):
+    estimator, sample = tmp_path / "model.joblib", tmp_path / "sample.csv"
+    estimator.write_bytes(b"")
+    sample.write_text("")
+    from_flags = parse_settings(["--estimator-file", str(estimator), "--sample-csv", str(sample)], {})
+    from_env = parse_settings([], {"IRIS_ESTIMATOR_FILE": str(estimator), "IRIS_SAMPLE_CSV": str(sample)})
+    assert (from_flags.estimator_file, from_flags.sample_csv) == (estimator, sample)
+    assert (from_env.estimator_file, from_env.sample_csv) == (estimator, sample)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--estimator-file", "{file}"], "--estimator-file without --sample-csv is not valid"),
+        (["--sample-csv", "{file}"], "--sample-csv without --estimator-file is not valid"),
+        (
+            ["--estimator-file", "{file}", "--sample-csv", "{file}", "--verify", "artifacts/iris/1"],
+            "--verify with --estimator-file is not valid",
+        ),
+        (
+            ["--estimator-file", "{missing}"],
+            "--estimator-file='{missing}' is not valid: expected a readable file",
+        ),
+    ],
+)
+def test_settings_that_do_not_go_together_are_named(tmp_path, flags, message):
+    paths = {"file": tmp_path / "given", "missing": tmp_path / "missing"}
+    paths["file"].write_text("")
+    with pytest.raises(SettingsError) as raised:
+        parse_settings([flag.format(**paths) for flag in flags], {})
+    assert str(raised.value).startswith(message.format(**paths))

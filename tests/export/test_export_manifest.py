@@ -13,6 +13,7 @@ import pytest
 from export import convert, manifest
 from export.errors import VerificationError
 from export.verify import verify_version
+from tests.support.user_models import publish_diabetes
 
 ARTIFACT = Path(__file__).resolve().parents[2] / "artifacts" / "iris" / "1"
 
@@ -84,6 +85,43 @@ def test_manifest_interface_matches_the_onnx_graph(committed_manifest):
 )
 def test_validation_names_the_broken_key(committed_manifest, change, named):
     broken = copy.deepcopy(committed_manifest)
+    change(broken)
+    with pytest.raises(VerificationError, match=re.escape(named)):
+        manifest.validate_manifest(broken)
+
+
+def test_a_manifest_written_before_task_existed_is_a_classifiers(committed_manifest):
+    assert "task" not in committed_manifest
+    assert manifest.interface_of(committed_manifest).task == "classification"
+
+
+@pytest.fixture(scope="module")
+def regressor_manifest(tmp_path_factory) -> dict:
+    version_dir = publish_diabetes(tmp_path_factory.mktemp("diabetes") / "artifacts")
+    return json.loads((version_dir / "model.json").read_text())
+
+
+def test_a_regressors_manifest_is_valid(regressor_manifest):
+    manifest.validate_manifest(regressor_manifest)
+    interface = manifest.interface_of(regressor_manifest)
+    assert (interface.task, interface.targets, interface.classes) == ("regression", ("prediction",), ())
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (lambda m: m.update(task="clustering"), "'task'"),
+        (lambda m: m.pop("targets"), "'targets'"),
+        (lambda m: m.update(targets=[]), "'targets'"),
+        (lambda m: m.update(targets=["a", "b"]), "'onnx.outputs'"),
+        (lambda m: m.update(classes=[{"id": 0, "name": "low"}]), "'classes'"),
+        (lambda m: m["features"].append("age"), "'features'"),
+        (lambda m: m["onnx"]["outputs"][0].update(name="variable"), "'onnx.outputs'"),
+        (lambda m: m.update(task="classification"), "'targets' is for regressors only"),
+    ],
+)
+def test_validation_of_a_regressors_manifest_names_the_broken_key(regressor_manifest, change, named):
+    broken = copy.deepcopy(regressor_manifest)
     change(broken)
     with pytest.raises(VerificationError, match=re.escape(named)):
         manifest.validate_manifest(broken)

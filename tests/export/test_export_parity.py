@@ -10,7 +10,7 @@ import onnx
 import pytest
 from onnx import helper
 
-from export import parity, train
+from export import parity, parity_inputs, train
 from export.config import Settings
 from export.errors import ParityError
 from export.pipeline import export_model
@@ -46,7 +46,7 @@ def _set_attribute(model: onnx.ModelProto, op_type: str, name: str, values: list
 
 def test_committed_artifact_passes_gate_on_iris_and_generated_inputs(committed_reference, training_features):
     """pickle vs onnxruntime: all labels agree, probabilities within the tolerance."""
-    sets = parity.parity_input_sets(committed_reference, training_features, SEED)
+    sets = parity_inputs.parity_input_sets(committed_reference, training_features, SEED)
     summary = parity.check_parity(
         committed_reference, parity.load_onnx_session(ARTIFACT / "model.onnx"), sets
     )
@@ -60,19 +60,19 @@ def test_committed_artifact_passes_gate_on_iris_and_generated_inputs(committed_r
 
 def test_generated_inputs_cover_and_exceed_training_range(training_features):
     """Every feature's generated values reach past both ends of the training range, reproducibly."""
-    generated = parity.generated_inputs(training_features, SEED)
+    generated = parity_inputs.generated_inputs(training_features, SEED)
     assert generated.dtype == np.float32
     assert len(generated) >= 10_000
     assert (generated.min(axis=0) < training_features.min(axis=0)).all()
     assert (generated.max(axis=0) > training_features.max(axis=0)).all()
-    assert np.array_equal(generated, parity.generated_inputs(training_features, SEED))
+    assert np.array_equal(generated, parity_inputs.generated_inputs(training_features, SEED))
 
 
 def test_threshold_inputs_sit_on_and_one_ulp_around_every_split(training_features):
     forest = train.build_estimator("forest", SEED, **SMALL_FOREST).fit(*train.load_training_data())
-    rows = parity.threshold_inputs(forest, training_features)
-    splits = parity.tree_splits(forest)
-    assert len(rows) == len(splits) * parity.ROWS_PER_SPLIT * 3
+    rows = parity_inputs.threshold_inputs(forest, training_features)
+    splits = parity_inputs.tree_splits(forest)
+    assert len(rows) == len(splits) * parity_inputs.ROWS_PER_SPLIT * 3
     for _, _, feature, threshold in splits:
         on = np.float32(threshold)
         for value in (np.nextafter(on, np.float32(-np.inf)), on, np.nextafter(on, np.float32(np.inf))):
@@ -80,7 +80,7 @@ def test_threshold_inputs_sit_on_and_one_ulp_around_every_split(training_feature
 
 
 def test_threshold_inputs_are_empty_for_models_without_trees(committed_reference, training_features):
-    assert parity.threshold_inputs(committed_reference, training_features).shape == (0, 4)
+    assert parity_inputs.threshold_inputs(committed_reference, training_features).shape == (0, 4)
 
 
 def test_forest_export_passes_gate_including_threshold_set(forest_version):
@@ -109,7 +109,7 @@ def test_gate_rejects_forest_with_thresholds_rounded_to_nearest(forest_version, 
     ]
     _set_attribute(model, "TreeEnsembleClassifier", "nodes_values", nearest)
     session = parity.load_onnx_session(model.SerializeToString())
-    sets = parity.parity_input_sets(forest, training_features, SEED)
+    sets = parity_inputs.parity_input_sets(forest, training_features, SEED)
     with pytest.raises(
         ParityError, match=r"^parity gate failed: \d+ of \d+ inputs disagree; worst: thresholds row"
     ):
@@ -124,7 +124,7 @@ def test_gate_rejects_perturbed_coefficient(committed_reference, training_featur
     coefficients[0] *= 1.01
     _set_attribute(model, "LinearClassifier", "coefficients", coefficients)
     session = parity.load_onnx_session(model.SerializeToString())
-    sets = parity.parity_input_sets(committed_reference, training_features, SEED)
+    sets = parity_inputs.parity_input_sets(committed_reference, training_features, SEED)
     with pytest.raises(ParityError) as raised:
         parity.check_parity(committed_reference, session, sets)
     message = str(raised.value)

@@ -6,7 +6,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from export import convert, parity, train
+from export import convert, parity_inputs, train
 from export.simplify import ML_DOMAIN, simplify_graph
 
 SEED = 42
@@ -28,7 +28,7 @@ def _op_types(model: onnx.ModelProto) -> list[str]:
 
 
 def test_the_logreg_pipeline_becomes_one_linear_classifier(fitted_logreg):
-    model = convert.convert_to_onnx(fitted_logreg, n_features=4)
+    model = convert.convert_to_onnx(fitted_logreg)
     assert _op_types(model) == ["LinearClassifier"]
 
 
@@ -36,7 +36,7 @@ def test_the_simplified_graph_answers_like_the_converted_one(fitted_logreg):
     converted = convert.skl2onnx_graph(fitted_logreg, n_features=4)
     assert _op_types(converted) == ["Scaler", "LinearClassifier", "Normalizer"]
     features = train.load_training_data()[0]
-    inputs = np.concatenate([features.astype(np.float32), parity.generated_inputs(features, seed=7)])
+    inputs = np.concatenate([features.astype(np.float32), parity_inputs.generated_inputs(features, seed=7)])
     before, after = _run(converted, inputs), _run(simplify_graph(converted), inputs)
     np.testing.assert_array_equal(after[0], before[0])
     np.testing.assert_allclose(after[1], before[1], rtol=0, atol=1e-6)
