@@ -70,12 +70,13 @@ RETRY_LATER_STATUSES = (429, 503)
 
 
 class RequestError(Exception):
-    """A client mistake the proxy found itself: answered with `status` and `message` as is."""
+    """A client mistake the proxy found itself: answered with `status`, `message` and `headers` as is."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str, status: int = 400, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.headers = headers
 
 
 def code_for_http_status(status: int) -> str:
@@ -135,7 +136,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except RequestError as error:
-        return _respond(request, error.status, code_for_http_status(error.status), error.message)
+        return _respond(
+            request, error.status, code_for_http_status(error.status), error.message, error.headers
+        )
     except web.HTTPException as error:
         if error.status < 400:
             raise

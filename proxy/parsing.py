@@ -73,7 +73,7 @@ def features_from_object(body: Any, row: str = "") -> dict[str, float]:
     """Feature values of a JSON object with the four fields; `row` prefixes messages ("row 3: ")."""
     if not isinstance(body, Mapping):
         raise RequestError(
-            f"{row}expected a JSON object with fields {', '.join(FEATURE_NAMES)}, got {_kind(body)}"
+            f"{row}expected a JSON object with fields {', '.join(FEATURE_NAMES)}, got {json_kind(body)}"
         )
     features = {}
     for field in FEATURE_NAMES:
@@ -83,7 +83,8 @@ def features_from_object(body: Any, row: str = "") -> dict[str, float]:
     return features
 
 
-def _kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
+    """What kind of JSON value this is, in words, for error messages ("an array", "null")."""
     names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
     return names.get(type(value), "a number")
 
@@ -100,7 +101,7 @@ def _row_values(row: Any, index: int) -> list[float]:
         return list(features_from_object(row, where).values())
     raise RequestError(
         f"{where}expected an object with fields {', '.join(FEATURE_NAMES)} or an array of 4 numbers, "
-        f"got {_kind(row)}"
+        f"got {json_kind(row)}"
     )
 
 
@@ -111,7 +112,7 @@ def batch_features(body: Any) -> list[float]:
     elif isinstance(body, Mapping) and isinstance(body.get("instances"), list):
         rows = body["instances"]
     else:
-        raise RequestError(f'expected a JSON array of rows or {{"instances": [rows]}}, got {_kind(body)}')
+        raise RequestError(f'expected a JSON array of rows or {{"instances": [rows]}}, got {json_kind(body)}')
     flat: list[float] = []
     for index, row in enumerate(rows):
         flat.extend(_row_values(row, index))

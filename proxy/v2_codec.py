@@ -10,6 +10,8 @@ contents, so the server answers raw or typed in kind; every input must come one 
 Reply: each output as JSON `data`, or as binary after the JSON part (its byte count in
 `parameters.binary_data_size`, the JSON part's length in the same header) when the request asks:
 `parameters.binary_data_output` for every output, an output's own `parameters.binary_data` for it.
+Every other parameter, of the request, an input or an output, travels as an InferParameter and
+comes back from the reply the same way (proxy/v2_parameters.py).
 
 Only what a faithful translation needs is checked here (structure, types, byte counts); whether
 a tensor suits the model is the server's call. Mistakes raise RequestError (400) naming the field.
@@ -24,11 +26,11 @@ from typing import Any, NamedTuple
 
 from inference_pb import grpc_predict_v2_pb2 as pb
 from proxy.errors import RequestError
-from proxy.parsing import FLOAT32_MAX
+from proxy.parsing import FLOAT32_MAX, json_kind
 from proxy.replies import json_text
+from proxy.v2_parameters import INT64_RANGE, parameters_json, put_parameters
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
-INT64_RANGE = (-(2**63), 2**63 - 1)
 # V2 datatype -> (struct code of one element or None, InferTensorContents field or None, JSON kind).
 # The proxy image has no numpy: binary data is packed and unpacked with struct, little-endian.
 DATATYPES: dict[str, tuple[str | None, str | None, str]] = {
@@ -64,14 +66,9 @@ class InferCall(NamedTuple):
     binary_outputs: BinaryOutputs
 
 
-def _kind(value: Any) -> str:
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
-    return names.get(type(value), "a number")
-
-
 def _object(value: Any, where: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
-        raise RequestError(f"{where} must be a JSON object, got {_kind(value)}")
+        raise RequestError(f"{where} must be a JSON object, got {json_kind(value)}")
     return value
 
 
@@ -81,7 +78,7 @@ def _string(body: Mapping[str, Any], key: str, where: str, required: bool = True
     value = body.get(key)
     if not isinstance(value, str):
         raise RequestError(
-            f"{where}.{key} must be a string, got {_kind(value) if key in body else 'nothing'}"
+            f"{where}.{key} must be a string, got {json_kind(value) if key in body else 'nothing'}"
         )
     return value
 
@@ -96,23 +93,8 @@ def _whole(value: Any) -> int | None:
 
 
 def _parameters(body: Mapping[str, Any], where: str) -> dict[str, Any]:
-    return dict(_object(body.get("parameters", {}), f"{where}.parameters"))
-
-
-def _put_parameters(target: Any, parameters: Mapping[str, Any], where: str) -> None:
-    """Copy JSON parameters into a protobuf map of InferParameter (bool, int64 or string)."""
-    for key, value in parameters.items():
-        if isinstance(value, bool):
-            target[key].bool_param = value
-        elif (number := _whole(value)) is not None and INT64_RANGE[0] <= number <= INT64_RANGE[1]:
-            target[key].int64_param = number
-        elif isinstance(value, str):
-            target[key].string_param = value
-        else:
-            raise RequestError(
-                f"{where}.parameters.{key} must be a boolean, a 64-bit integer or a string, "
-                f"got {_kind(value)}"
-            )
+    """The `parameters` object of `body` (empty if absent); `where` names it in messages."""
+    return dict(_object(body.get("parameters", {}), where))
 
 
 def split_body(body: bytes, header_length: str | None) -> tuple[Any, bytes]:
@@ -125,8 +107,13 @@ def split_body(body: bytes, header_length: str | None) -> tuple[Any, bytes]:
                 f"got {header_length!r}"
             )
         size = int(header_length)
+    return parse_json(body[:size]), body[size:]
+
+
+def parse_json(text: bytes) -> Any:
+    """A JSON body, parsed; RequestError (400) if it is not JSON."""
     try:
-        return json.loads(body[:size]), body[size:]
+        return json.loads(text)
     except (ValueError, RecursionError) as error:  # includes bad UTF-8 and nesting too deep
         raise RequestError(f"malformed JSON: {error}") from None
 
@@ -160,7 +147,7 @@ def _json_values(values: list[Any], datatype: str, where: str) -> list[Any]:
     }[kind]
     for index, value in enumerate(values):
         if not fits(value):
-            raise RequestError(f"{where}.data[{index}] must be {kind} for {datatype}, got {_kind(value)}")
+            raise RequestError(f"{where}.data[{index}] must be {kind} for {datatype}, got {json_kind(value)}")
         if kind == "number" and _as_float(value, datatype) is None:
             raise RequestError(f"{where}.data[{index}] is out of range for {datatype}, got {value!r}")
     converters = {"int": int, "number": float, "string": str.encode}
@@ -189,9 +176,9 @@ def _input(item: Any, where: str) -> tuple[pb.ModelInferRequest.InferInputTensor
     tensor = pb.ModelInferRequest.InferInputTensor(
         name=_string(body, "name", where), datatype=datatype, shape=shape
     )
-    parameters = _parameters(body, where)
+    parameters = _parameters(body, f"{where}.parameters")
     given_size = parameters.pop("binary_data_size", None)
-    _put_parameters(tensor.parameters, parameters, where)
+    put_parameters(tensor.parameters, parameters, f"{where}.parameters")
     if given_size is not None:
         size = _whole(given_size)
         if size is None or size < 0:
@@ -207,18 +194,20 @@ def _input(item: Any, where: str) -> tuple[pb.ModelInferRequest.InferInputTensor
 
 def _outputs(request: pb.ModelInferRequest, items: Any, default: bool) -> BinaryOutputs:
     if not isinstance(items, list):
-        raise RequestError(f"outputs must be an array, got {_kind(items)}")
+        raise RequestError(f"outputs must be an array, got {json_kind(items)}")
     chosen = {}
     for index, item in enumerate(items):
         where = f"outputs[{index}]"
         output = request.outputs.add(name=_string(_object(item, where), "name", where))
-        parameters = _parameters(item, where)
+        parameters = _parameters(item, f"{where}.parameters")
         binary = parameters.pop("binary_data", None)
         if binary is not None:
             if not isinstance(binary, bool):
-                raise RequestError(f"{where}.parameters.binary_data must be a boolean, got {_kind(binary)}")
+                raise RequestError(
+                    f"{where}.parameters.binary_data must be a boolean, got {json_kind(binary)}"
+                )
             chosen[output.name] = binary
-        _put_parameters(output.parameters, parameters, where)
+        put_parameters(output.parameters, parameters, f"{where}.parameters")
     return BinaryOutputs(default, chosen)
 
 
@@ -241,14 +230,14 @@ def _infer_request(model_name: str, model_version: str, body: bytes, header_leng
         model_version=model_version,
         id=_string(header, "id", "request", required=False),
     )
-    parameters = _parameters(header, "request")
+    parameters = _parameters(header, "parameters")
     binary_output = parameters.pop("binary_data_output", False)
     if not isinstance(binary_output, bool):
-        raise RequestError(f"parameters.binary_data_output must be a boolean, got {_kind(binary_output)}")
-    _put_parameters(request.parameters, parameters, "request")
+        raise RequestError(f"parameters.binary_data_output must be a boolean, got {json_kind(binary_output)}")
+    put_parameters(request.parameters, parameters, "parameters")
     inputs = header.get("inputs")
     if not isinstance(inputs, list):
-        raise RequestError(f"inputs must be an array of tensors, got {_kind(inputs)}")
+        raise RequestError(f"inputs must be an array of tensors, got {json_kind(inputs)}")
     offset = 0
     for index, item in enumerate(inputs):
         tensor, size = _input(item, f"inputs[{index}]")
@@ -273,13 +262,6 @@ def _infer_request(model_name: str, model_version: str, body: bytes, header_leng
     return InferCall(request, outputs)
 
 
-def _parameters_json(parameters: Mapping[str, pb.InferParameter]) -> dict[str, Any]:
-    return {
-        key: getattr(value, value.WhichOneof("parameter_choice") or "string_param")
-        for key, value in parameters.items()
-    }
-
-
 def _output_data(response: pb.ModelInferResponse, index: int) -> tuple[bytes, list[Any]]:
     """Output `index` of the reply as little-endian bytes and as a flat list, from raw or typed contents.
 
@@ -299,14 +281,14 @@ def _output_data(response: pb.ModelInferResponse, index: int) -> tuple[bytes, li
 def infer_reply(response: pb.ModelInferResponse, binary_outputs: BinaryOutputs) -> tuple[bytes, int | None]:
     """The REST reply body and, when binary parts follow the JSON, the JSON part's length.
 
-    A NaN or infinity in a JSON output (a server bug) raises ValueError: answered 500 rather than
-    sending `NaN`, which is not JSON.
+    A NaN or infinity in a JSON output or a parameter (a server bug) raises ValueError: answered 500
+    rather than sending `NaN`, which is not JSON.
     """
     header: dict[str, Any] = {"model_name": response.model_name, "model_version": response.model_version}
     if response.id:
         header["id"] = response.id
     if response.parameters:
-        header["parameters"] = _parameters_json(response.parameters)
+        header["parameters"] = parameters_json(response.parameters)
     outputs, parts = [], []
     for index, output in enumerate(response.outputs):
         raw, values = _output_data(response, index)
@@ -315,7 +297,7 @@ def infer_reply(response: pb.ModelInferResponse, binary_outputs: BinaryOutputs) 
             "datatype": output.datatype,
             "shape": list(output.shape),
         }
-        parameters = _parameters_json(output.parameters)
+        parameters = parameters_json(output.parameters)
         if binary_outputs.wanted(output.name):
             parts.append(raw)
             parameters["binary_data_size"] = len(parts[-1])

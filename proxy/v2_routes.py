@@ -1,5 +1,6 @@
 """The KServe V2 (Open Inference Protocol) REST API under /v2: each handler makes one call to the
-server's gRPC V2 service (inference.GRPCInferenceService) and shapes the spec's JSON reply.
+server's gRPC V2 service (inference.GRPCInferenceService) and shapes the spec's JSON reply, except
+Triton's model load and unload, which the proxy refuses itself (proxy/v2_repository.py).
 
 It is a sub-application with its own error middleware, so its failures carry the spec's error body
 `{"error": "..."}` (tritonclient reads it), with the HTTP status of the same GRPC_TO_HTTP table as
@@ -11,10 +12,11 @@ from typing import Any
 from aiohttp import web
 
 from inference_pb import grpc_predict_v2_pb2 as pb
-from proxy.errors import ERROR_BODY
+from proxy.errors import ERROR_BODY, RequestError
 from proxy.middlewares import REQUEST_ID
 from proxy.upstream import UPSTREAM
 from proxy.v2_codec import HEADER_LENGTH, infer_reply, infer_request
+from proxy.v2_repository import index_reply, index_request, model_control_refused
 
 PREFIX = "/v2"
 # The proxy adds this protocol extension (binary tensor data) to the server's own list.
@@ -80,11 +82,13 @@ async def model_metadata(request: web.Request) -> web.Response:
 
 
 async def model_ready(request: web.Request) -> web.Response:
-    """GET /v2/models/{name}[/versions/{version}]/ready: 200 when ready, 503 when not, 404 if unknown."""
+    """GET /v2/models/{name}[/versions/{version}]/ready: 200 when ready, else 404 (the protocol's
+    4xx for false: the server does not tell a model not served from one not ready)."""
     name, version = _model(request)
     reply = await _call(request, "ModelReady", pb.ModelReadyRequest(name=name, version=version))
     if not reply.ready:
-        raise web.HTTPServiceUnavailable(text=f"model {name!r} is not ready")
+        which = f"model {name!r}" + (f" version {version!r}" if version else "")
+        raise RequestError(f"{which} is not ready, or not served", status=404)
     return web.json_response({"name": name, "ready": True})
 
 
@@ -101,6 +105,17 @@ async def infer(request: web.Request) -> web.Response:
     )
 
 
+async def repository_index(request: web.Request) -> web.Response:
+    """POST /v2/repository/index: every model version of the server's repository and its state."""
+    reply = await _call(request, "RepositoryIndex", index_request(await request.read()))
+    return web.json_response(index_reply(reply))
+
+
+async def model_control(request: web.Request) -> web.Response:
+    """POST /v2/repository/models/{name}/load and /unload: refused, the server loads versions itself."""
+    raise model_control_refused()
+
+
 def make_v2_app() -> web.Application:
     """The /v2 sub-application; mount it with `app.add_subapp(PREFIX, make_v2_app())`."""
     app = web.Application()
@@ -112,4 +127,7 @@ def make_v2_app() -> web.Application:
         app.router.add_get(model, model_metadata, allow_head=False)
         app.router.add_get(f"{model}/ready", model_ready, allow_head=False)
         app.router.add_post(f"{model}/infer", infer)
+    app.router.add_post("/repository/index", repository_index)
+    for action in ("load", "unload"):
+        app.router.add_post(f"/repository/models/{{name}}/{action}", model_control)
     return app

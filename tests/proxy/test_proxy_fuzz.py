@@ -50,6 +50,11 @@ def too_large_for_the_model(response) -> bool:
     return response.status_code == 400 and TOO_LARGE_FOR_THE_MODEL in response.text
 
 
+def refuses_model_control(case) -> bool:
+    """Triton's load and unload: the document's one answer is 405, for valid requests too."""
+    return case.path.startswith("/v2/repository/models/")
+
+
 def test_the_fuzzed_document_is_the_served_one(proxy_process):
     """The document fuzzed here is the one the real proxy serves."""
     with urllib.request.urlopen(f"{proxy_process}/openapi.json", timeout=10) as answer:
@@ -61,7 +66,8 @@ def test_the_fuzzed_document_is_the_served_one(proxy_process):
 def test_generated_requests_get_documented_answers(case, proxy_process):
     """Generated requests (valid and not): no 5xx; status, headers and body as documented."""
     response = case.call(base_url=proxy_process)
-    excluded = [positive_data_acceptance] if too_large_for_the_model(response) else []
+    refused = too_large_for_the_model(response) or refuses_model_control(case)
+    excluded = [positive_data_acceptance] if refused else []
     case.validate_response(response, excluded_checks=excluded)
 
 

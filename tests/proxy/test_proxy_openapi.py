@@ -6,14 +6,15 @@ import grpc
 import pytest
 from openapi_spec_validator import validate
 
-from common.names import FEATURE_NAMES
+from common.names import FEATURE_NAMES, MODEL_NAME_PATTERN
 from proxy.app import make_app
 from proxy.config import Settings
 from proxy.docs_page import ASSETS_PATH
 from proxy.errors import RETRY_LATER_STATUSES
 from proxy.openapi import openapi_document
 from proxy.parsing import FLOAT32_MAX
-from proxy.v2_codec import HEADER_LENGTH, INT64_RANGE
+from proxy.v2_codec import HEADER_LENGTH
+from proxy.v2_parameters import INT64_RANGE, UINT64_MAX
 
 FLOWER = {"sepal_length": 6.8, "sepal_width": 3.2, "petal_length": 5.9, "petal_width": 2.3}
 
@@ -65,12 +66,25 @@ def test_document_states_the_limits_the_proxy_enforces():
         schemas["V2InferInput"]["properties"]["data"]["items"]["anyOf"][0],
     ]
     assert {(value["minimum"], value["maximum"]) for value in float32_ranges} == {(-FLOAT32_MAX, FLOAT32_MAX)}
-    int64 = schemas["V2Parameters"]["additionalProperties"]["anyOf"][1]
-    assert (int64["minimum"], int64["maximum"]) == INT64_RANGE
+    integer = schemas["V2ParameterValue"]["anyOf"][1]
+    assert (integer["minimum"], integer["maximum"]) == (INT64_RANGE[0], UINT64_MAX)
     codes = schemas["Error"]["properties"]["error"]["properties"]["code"]["enum"]
     assert codes == [code.name for code in grpc.StatusCode if code is not grpc.StatusCode.OK]
     infer_reply = document["paths"]["/v2/models/{name}/infer"]["post"]["responses"]["200"]
     assert HEADER_LENGTH in infer_reply["headers"]
+
+
+def test_model_names_are_documented_as_the_server_takes_them():
+    """Every {name} path parameter has the pattern of common/names.py (the server refuses others, 400)."""
+    document = openapi_document(Settings())
+    patterns = {
+        parameter["schema"]["pattern"]
+        for item in document["paths"].values()
+        for operation in item.values()
+        for parameter in operation["parameters"]
+        if parameter.get("name") == "name"
+    }
+    assert patterns == {f"^{MODEL_NAME_PATTERN.pattern}$"}
 
 
 def test_retry_after_is_documented_where_the_proxy_sends_it():
@@ -108,6 +122,8 @@ async def client_and_document(proxy_client):
         ("GET", "/healthz", {}, 200),
         ("GET", "/readyz", {}, 503),
         ("GET", "/openapi.json", {}, 200),
+        ("POST", "/v2/repository/index", {"json": []}, 400),
+        ("POST", "/v2/repository/index", {}, 503),
     ],
 )
 async def test_responses_without_server_conform(

@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 
+from proxy.v2_repository import MODEL_CONTROL_REFUSED
 from server.app import start_server
 from server.config import Settings
 from server.repository import ModelRepository
+from server.served_models import ServedModels
 from tests.support.server_process import ARTIFACTS
 from tests.support.v2_answers import assert_same_answers, flowers, iris_v1_answers, refused
 
@@ -77,8 +79,21 @@ def test_unknown_model_metadata_is_404_with_the_server_message(client):
     error = refused(lambda: client.get_model_metadata("nope"))
     assert (error.status(), error.message()) == (
         "404",
-        "unknown model 'nope'; this server serves model 'iris' version 1",
+        "unknown model 'nope'; this server serves iris (version 1)",
     )
+
+
+def test_repository_index_lists_the_served_version(client):
+    """Triton's client reads the index the server's RepositoryIndex gives, through the proxy."""
+    index = client.get_model_repository_index()
+    assert {"name": "iris", "version": MODEL_METADATA["versions"][-1], "state": "READY"} in index
+
+
+@pytest.mark.parametrize("action", ["load_model", "unload_model"])
+def test_triton_model_control_is_refused(client, action):
+    error = refused(lambda: getattr(client, action)("iris"))
+    assert (error.status(), error.message()) == ("405", MODEL_CONTROL_REFUSED)
+    assert client.is_model_ready("iris")
 
 
 @pytest.mark.parametrize("count", [1, 1000])
@@ -143,7 +158,7 @@ def with_nan(rows: np.ndarray) -> np.ndarray:
             "nope",
             lambda: [triton_input(flowers(1))],
             "404",
-            "unknown model 'nope'; this server serves model 'iris' version 1",
+            "unknown model 'nope'; this server serves iris (version 1)",
         ),
         (
             "iris",
@@ -335,6 +350,8 @@ async def test_unknown_v2_path_and_wrong_method_use_the_v2_error_body(http):
             {"json": {"inputs": [{**FP32_INPUT, "shape": [10_001, 4], "data": [1] * 40_004}]}},
             429,
         ),
+        ("POST", "/v2/repository/index", {}, 200),
+        ("POST", "/v2/repository/index", {"json": {"ready": True}}, 200),
     ],
 )
 async def test_real_answers_conform_to_openapi(http, assert_conforms, method, path, send, status):
@@ -352,7 +369,7 @@ def unready_server() -> Iterator[str]:
     model = ModelRepository(ARTIFACTS).load(
         "iris", None, intra_op_threads=1, inter_op_threads=1, max_batch_rows=10
     )
-    running = start_server(Settings(host="127.0.0.1", port=0, threads=4), model)
+    running = start_server(Settings(host="127.0.0.1", port=0, threads=4), ServedModels.of(model))
     try:
         yield f"127.0.0.1:{running.port}"
     finally:
@@ -360,11 +377,12 @@ def unready_server() -> Iterator[str]:
 
 
 async def test_a_server_not_ready_is_503_but_live(proxy_client, unready_server):
+    """The server is not ready (503); its models are not ready either (404, the protocol's 4xx)."""
     http = await proxy_client(upstream=unready_server)
     assert (await http.get("/v2/health/live")).status == 200
-    for path in ("/v2/health/ready", "/v2/models/iris/ready"):
+    for path, status in (("/v2/health/ready", 503), ("/v2/models/iris/ready", 404)):
         response = await http.get(path)
-        assert response.status == 503
+        assert response.status == status
         assert "not ready" in (await response.json())["error"]
     body = {"inputs": [{**FP32_INPUT, "data": [1, 2, 3, 4]}]}
     response = await http.post("/v2/models/iris/infer", json=body)
