@@ -8,8 +8,10 @@ makes a missing engine a failure. The tests run in file order and share one comp
 import asyncio
 import json
 import os
+import pathlib
 import shutil
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -22,6 +24,7 @@ from iris_pb import iris_pb2, iris_pb2_grpc
 from tests.support.client_process import run_client
 from tests.support.docker_engine import require_docker
 from tests.support.grpc_load import GrpcLoadResult, steady_grpc_load
+from tests.support.model_repository import publish_copy
 from tests.support.rest_load import FLOWER, LoadResult, steady_load, wait_for_successes
 from tests.support.waiting import until
 
@@ -46,6 +49,7 @@ AT_ONCE_SECONDS = 2.0
 LOG_LINES_SHOWN = 200  # per service, after the tests
 REST_URL, GRPC_TARGET = "http://127.0.0.1:5000/", "127.0.0.1:50052"
 PREDICT = "/iris.v1.IrisPredictor/Predict"
+FLOWER_FIELDS = {"sepal_length": "6.8", "sepal_width": "3.2", "petal_length": "5.9", "petal_width": "2.3"}
 
 
 def docker(*args: str, timeout: float = WAIT_SECONDS) -> str:
@@ -65,7 +69,22 @@ def up(*args: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def product():
+def model_repository():
+    """A copy of artifacts/ that the compose file mounts (IRIS_MODEL_REPOSITORY), for the tests
+    to publish into; readable by the server's non-root user."""
+    repository = pathlib.Path(tempfile.mkdtemp(prefix="iris-e2e-repository-"))
+    repository.chmod(0o755)
+    publish_copy(repository, "iris", 1)
+    os.environ["IRIS_MODEL_REPOSITORY"] = str(repository)
+    try:
+        yield repository
+    finally:
+        del os.environ["IRIS_MODEL_REPOSITORY"]
+        shutil.rmtree(repository)
+
+
+@pytest.fixture(scope="module")
+def product(model_repository):
     """The product as `docker compose up --build` starts it; always brought down afterwards."""
     require_docker()
     compose("build", timeout=1200)
@@ -247,6 +266,26 @@ def test_scaled_replicas_share_every_request_and_every_call(product):
     assert sum(rows) == sent
     assert all(requests), f"requests per proxy after {sent} requests: {requests}"
     assert all(rows), f"rows per server after {sent} requests: {rows}"
+
+
+async def test_a_version_published_into_the_repository_is_served_losing_no_request(product, model_repository):
+    """The compose workflow: `python -m export` publishes into the mounted repository, and every
+    server replica moves to the new version under REST and gRPC load, failing nothing."""
+    loads = Loads().start()
+    try:
+        await loads.progress()
+        await asyncio.to_thread(publish_copy, model_repository, "iris", 2)
+        await until(
+            lambda: all(post_form(REST_URL, FLOWER_FIELDS)["model_version"] == "2" for _ in range(20)),
+            PHASE_TIMEOUT_SECONDS,
+            lambda: "the servers did not all move to version 2 in time",
+        )
+        await loads.progress()
+    finally:
+        await loads.stop()
+    print(f"version 2 published under load through the edge: {loads.summary()}")
+    assert loads.rest.failures == [], loads.summary() + "\n" + "\n".join(loads.rest.failures[:20])
+    assert loads.grpc.failures == [], loads.summary() + "\n" + "\n".join(loads.grpc.failures[:20])
 
 
 def wait_until_healthy(container: str) -> None:
