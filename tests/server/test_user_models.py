@@ -7,6 +7,7 @@ import grpc
 import joblib
 import numpy as np
 import pytest
+import tritonclient.http as triton_http
 from sklearn.datasets import load_diabetes, load_wine
 from tritonclient.utils import InferenceServerException
 
@@ -15,6 +16,7 @@ from export.parity_compare import PREDICTION_RELATIVE_TOLERANCE
 from inference_pb import grpc_predict_v2_pb2 as v2
 from inference_pb import grpc_predict_v2_pb2_grpc as v2_grpc
 from tests.support.model_repository import publish_copy
+from tests.support.proxy_process import running_proxy
 from tests.support.server_process import running_server
 from tests.support.triton_grpc import triton
 from tests.support.user_models import publish_diabetes, publish_wine
@@ -30,12 +32,16 @@ def repository(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def client(repository, tmp_path_factory):
+def server(repository, tmp_path_factory):
     logs = tmp_path_factory.mktemp("logs")
-    with (
-        running_server(logs, "--repository", str(repository["path"])) as server,
-        triton.InferenceServerClient(server.target) as client,
-    ):
+    with running_server(logs, "--repository", str(repository["path"])) as server:
+        server.logs = logs
+        yield server
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    with triton.InferenceServerClient(server.target) as client:
         client.target = server.target
         yield client
 
@@ -117,3 +123,26 @@ def test_an_output_the_model_lacks_is_refused(client):
 def test_iris_is_served_beside_them(client):
     reply = infer(client, "iris", np.array([[6.8, 3.2, 5.9, 2.3]]))
     assert reply.as_numpy("label").tolist() == [2]
+
+
+def test_rest_through_the_proxy_answers_as_grpc(server, repository):
+    """tritonclient's HTTP client, through the proxy, gets the regressor's and the classifier's
+    answers as scikit-learn gives them."""
+    wine_rows, diabetes_rows = load_wine().data[:5], load_diabetes().data[:5]
+    with running_proxy(server.logs, server.target) as proxy:
+        client = triton_http.InferenceServerClient(proxy.url.removeprefix("http://"))
+        try:
+            answers = {}
+            for name, rows in (("wine", wine_rows), ("diabetes", diabetes_rows)):
+                tensor = triton_http.InferInput("input", list(rows.shape), "FP32")
+                tensor.set_data_from_numpy(rows.astype(np.float32))
+                answers[name] = client.infer(name, [tensor])
+        finally:
+            client.close()
+    wine = reference(repository, "wine")
+    np.testing.assert_allclose(
+        answers["wine"].as_numpy("probabilities"), wine.predict_proba(wine_rows), atol=PROBABILITY_TOLERANCE
+    )
+    expected = reference(repository, "diabetes").predict(diabetes_rows)
+    tolerance = PREDICTION_RELATIVE_TOLERANCE * np.abs(expected).max()
+    np.testing.assert_allclose(answers["diabetes"].as_numpy("predictions")[:, 0], expected, atol=tolerance)
