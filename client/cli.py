@@ -35,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--csv", type=pathlib.Path, metavar="FILE", help="classify every row of FILE in one call"
     )
+    parser.add_argument(
+        "--model-version",
+        metavar="N",
+        help="version of the iris model to answer with (default: the latest the server serves)",
+    )
     parser.add_argument("--json", action="store_true", help="print the answer as JSON")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds before giving up (default 5)")
     parser.add_argument(
@@ -76,7 +81,9 @@ def _format_probabilities(probabilities: Sequence[float]) -> str:
 
 
 def predict_one(stub: iris_pb2_grpc.IrisPredictorStub, args: argparse.Namespace, metadata: list) -> str:
-    request = iris_pb2.PredictRequest(**{name: getattr(args, name) for name in FEATURE_NAMES})
+    request = iris_pb2.PredictRequest(
+        model_version=args.model_version or "", **{name: getattr(args, name) for name in FEATURE_NAMES}
+    )
     reply = stub.Predict(request, timeout=args.timeout, metadata=metadata)
     if args.json:
         return json.dumps(
@@ -100,7 +107,8 @@ def predict_one(stub: iris_pb2_grpc.IrisPredictorStub, args: argparse.Namespace,
 
 def predict_csv(stub: iris_pb2_grpc.IrisPredictorStub, args: argparse.Namespace, metadata: list) -> str:
     rows = read_rows(args.csv)
-    request = iris_pb2.PredictBatchRequest(features=[value for row in rows for value in row])
+    features = [value for row in rows for value in row]
+    request = iris_pb2.PredictBatchRequest(features=features, model_version=args.model_version or "")
     reply = stub.PredictBatch(request, timeout=args.timeout, metadata=metadata)
     width = len(reply.class_names)
     probabilities = [

@@ -60,6 +60,13 @@ def test_a_csv_file_is_one_batch_call(server, tmp_path, header):
     assert [p["species"] for p in answer["predictions"]] == species
 
 
+def test_a_version_not_served_is_not_found(server):
+    assert run_client(server.port, "--model-version", "1").returncode == 0
+    result = run_client(server.port, "--model-version", "9")
+    assert result.returncode == 1
+    assert "NOT_FOUND: model 'iris' has no version '9' served" in result.stderr
+
+
 def test_an_error_answer_prints_its_status_and_exits_1(server):
     result = run_client(server.port, "--petal-width", "nan")
     assert result.returncode == 1
