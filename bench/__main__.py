@@ -13,7 +13,7 @@ import json
 import pathlib
 import platform
 
-from bench import ceilings, chart, inprocess, once_groups, report, scale, targets, tools
+from bench import ceilings, chart, inprocess, once_groups, report, repository, scale, targets, tools
 from bench.points import Bench
 from bench.product import SERVER_CPU
 from bench.rounds import ROUND_GROUPS, round_results, run_rounds
@@ -28,6 +28,7 @@ GROUPS = {
     "levers": once_groups.run_levers,
     "ceilings": ceilings.run_ceilings,
     "scale": scale.run_scale,
+    "repository": repository.run_repository,
 }
 
 
@@ -75,6 +76,10 @@ def main() -> None:
     results["targets"] = targets.combined_targets(round_results(bench))
     results["ceilings"] = ceilings.ceiling_ratios(bench.rows)
     results["scale"] = scale.scale_ratios(bench.rows)
+    results["repository"] = {
+        "ratios": repository.repository_ratios(bench.rows),
+        "switches": bench.version_switches,
+    }
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     (args.out / "results.md").write_text(report.markdown(results))
     chart.write(results, args.out / "results.png")

@@ -2,10 +2,11 @@
 
   python -m bench.chart RESULTS.json [OUT.png]    (default OUT: RESULTS.json with .png)
 
-One row per ratio measured (the targets, then the ceilings, then the scale ratios), titled with
-its median over the rounds, its range and its goal. Left, each of its points' throughput in the
-unit the ratio uses (req/s, or messages/s for a stream); right, their p50 and p99 latency. Each
-point is its median over its rounds, as in results.md. Drawn with Agg: no display needed.
+One row per ratio measured (the targets, then the ceilings, the scale and the repository ratios),
+titled with its median over the rounds, its range and its goal. Left, each of its points'
+throughput in the unit the ratio uses (req/s, or messages/s for a stream); right, their p50 and p99
+latency. Each point is its median over its rounds, as in results.md. Drawn with Agg: no display
+needed.
 """
 
 import json
@@ -16,10 +17,15 @@ import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from bench import ceilings, report, scale, targets
+from bench import ceilings, report, repository, scale, targets
 from bench.ratios import Ratio, round_values, summary
 
-RATIOS = (*targets.RATIO_TARGETS, *ceilings.CEILING_RATIOS, *scale.SCALE_RATIOS)
+RATIOS = (
+    *targets.RATIO_TARGETS,
+    *ceilings.CEILING_RATIOS,
+    *scale.SCALE_RATIOS,
+    *repository.REPOSITORY_RATIOS,
+)
 THROUGHPUT_UNITS = {"rps": "req/s", "messages_per_s": "messages/s", "rows_per_s": "rows/s"}
 MEASURED_COLOUR, BASELINE_COLOUR = "tab:blue", "tab:gray"
 ROW_INCHES, POINT_INCHES, TITLE_INCHES, WIDTH_INCHES = 1.0, 0.45, 0.8, 14.0

@@ -7,6 +7,7 @@ import grpc
 import numpy as np
 
 from bench import frames
+from inference_pb import grpc_predict_v2_pb2 as v2
 from inference_pb import grpc_predict_v2_pb2_grpc as v2_grpc
 from iris_pb import iris_pb2_grpc
 
@@ -50,6 +51,19 @@ def v2_infer(port: int, rows: int) -> bool:
         )
     labels = np.frombuffer(reply.raw_output_contents[0], dtype=np.int64)
     return reply.outputs[0].name == "label" and len(labels) == rows
+
+
+def v2_models_ready(port: int, versions: dict[str, list[int]]) -> bool:
+    """KServe V2 ModelReady says every one of these versions of these models is ready."""
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = v2_grpc.GRPCInferenceServiceStub(channel)
+        return all(
+            stub.ModelReady(
+                v2.ModelReadyRequest(name=name, version=str(version)), timeout=TIMEOUT_SECONDS
+            ).ready
+            for name, numbers in versions.items()
+            for version in numbers
+        )
 
 
 def rest_post(port: int, path: str, body: bytes, content_type: str, expect: dict) -> bool:

@@ -17,6 +17,7 @@ class Bench:
         self.round: int | None = None  # the round being measured; None for groups measured once
         self.startup: dict[int | None, dict] = {}  # round -> start-up of its server
         self.soak: dict | None = None
+        self.version_switches: list[dict] = []  # group repository, one run per --poll-seconds
         self.bodies = frames.write_bodies(args.out / "bodies")
         self.logs = args.out / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)

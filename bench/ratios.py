@@ -65,3 +65,17 @@ def summary(values: list[float]) -> dict:
         "high": max(values, default=None),
         "rounds": values,
     }
+
+
+def ratios_over_rounds(ratios: tuple[Ratio, ...], points: list[dict]) -> list[dict]:
+    """Each of `ratios` within each round, then the median and range over the rounds (those that
+    no round measured are left out)."""
+    found = []
+    for ratio in ratios:
+        values = round_values(ratio, points)
+        if values:
+            middle = summary(values)
+            found.append(
+                {"ratio": ratio.name, "value": middle["value"], "low": middle["low"], "high": middle["high"]}
+            )
+    return found

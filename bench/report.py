@@ -2,7 +2,8 @@
 
 Points that feed the targets are measured in several rounds (bench/rounds.py): the table shows
 each point's median over its rounds; the targets, ceilings and scale ratios come computed
-(bench/targets.py, bench/ceilings.py, bench/scale.py), each the median of per-round ratios.
+(bench/targets.py, bench/ceilings.py, bench/scale.py, bench/repository.py), each the median of
+per-round ratios.
 """
 
 import statistics
@@ -100,6 +101,7 @@ def markdown(results: dict) -> str:
                 f"{_fmt(ceiling['low'])} - {_fmt(ceiling['high'])} | {ceiling['goal']:g} |"
             )
     lines += scale_markdown(results)
+    lines += repository_markdown(results.get("repository") or {})
     return "\n".join(lines) + "\n"
 
 
@@ -141,6 +143,70 @@ def scale_markdown(results: dict) -> list[str]:
                 f"- round {row['round'] + 1}: {' / '.join(f'{n:.0f}' for n in row['calls_per_server'])}"
             )
     return lines
+
+
+def repository_markdown(repository: dict) -> list[str]:
+    """The `repository` group: its ratios many / single, and the version switches under load."""
+    lines = []
+    if repository.get("ratios"):
+        lines += [
+            "",
+            "| repository (group `repository`; median of the rounds' ratios) | ratio | rounds' range |",
+            "|---|---:|---:|",
+        ]
+        for ratio in repository["ratios"]:
+            spread = f"{_fmt(ratio['low'])} - {_fmt(ratio['high'])}"
+            lines.append(f"| {ratio['ratio']} | {_fmt(ratio['value'])} | {spread} |")
+    runs = repository.get("switches") or []
+    if not runs:
+        return lines
+    rate = runs[0]["rate_per_s"]
+    lines += [
+        "",
+        f"Version switches under load (group `repository`): iris.v1 Predict at {rate:,.0f} calls/s from "
+        "bench/switch_load.py (grpc.aio, one channel, an open loop: each call's latency counts from its "
+        "scheduled start), server on CPU 0, load on CPU 1, while the bench publishes iris versions one "
+        "after the other. Steady: the calls started in the 2 s before a publication; switch: the calls "
+        "started within 0.5 s of the first answer of the new version; p99 over the successful calls.",
+        "",
+        "| --poll-seconds | served | s from publication to serving: median (range) | steady p99 ms "
+        "| switch p99 ms | switch p99 / steady p99: median (range) | switch max ms "
+        "| old version after switch | failed calls |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in runs:
+        found = run["summary"]
+        lines.append(
+            f"| {run['poll_seconds']:g} | {found['served']} of {found['publications']} | "
+            f"{_spread(found['seconds_to_serving'])} | {_fmt(found['steady_p99_ms']['value'])} | "
+            f"{_fmt(found['switch_p99_ms']['value'])} | {_spread(found['p99_ratio'])} | "
+            f"{_fmt(found['switch_max_ms'])} | {found['old_after_switch']} | "
+            f"{found['failed']} of {found['calls']:,} |"
+        )
+    lines += [
+        "",
+        "| --poll-seconds | version | s to serving | steady p50 / p99 / max ms | switch p50 / p99 / max ms "
+        "| p99 ratio | failed (steady, switch) |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in runs:
+        for switch in run["switches"]:
+            steady, during = switch["steady"], switch["switch"] or {}
+            lines.append(
+                f"| {run['poll_seconds']:g} | {switch['version']} | {_fmt(switch['seconds_to_serving'])} | "
+                f"{_fmt(steady['p50_ms'])} / {_fmt(steady['p99_ms'])} / {_fmt(steady['max_ms'])} | "
+                f"{_fmt(during.get('p50_ms'))} / {_fmt(during.get('p99_ms'))} / "
+                f"{_fmt(during.get('max_ms'))} | "
+                f"{_fmt(switch['p99_ratio'])} | {steady['failed']}, {during.get('failed', '-')} |"
+            )
+    return lines
+
+
+def _spread(found: dict) -> str:
+    """A summary's median and range, e.g. "1.02 (0.31 - 1.95)"."""
+    if found["value"] is None:
+        return "-"
+    return f"{_fmt(found['value'])} ({_fmt(found['low'])} - {_fmt(found['high'])})"
 
 
 def _range(row: dict) -> str:

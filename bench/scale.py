@@ -31,7 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench import checks
 from bench.processes import Service, free_port, wait_until
 from bench.product import FORM_BODY, FORM_TYPE, PREDICT, form_check, start_proxy, start_server
-from bench.ratios import Ratio, round_values, summary
+from bench.ratios import Ratio, ratios_over_rounds
 
 WORKER_COUNTS = (1, 2, 4)
 CONNECTIONS_PER_SERVER_WORKER = 4
@@ -252,15 +252,7 @@ SCALE_RATIOS = (
 
 def scale_ratios(points: list[dict]) -> list[dict]:
     """SCALE_RATIOS, each within a round, then the median and range over rounds."""
-    found = []
-    for ratio in SCALE_RATIOS:
-        values = round_values(ratio, points)
-        if values:
-            middle = summary(values)
-            found.append(
-                {"ratio": ratio.name, "value": middle["value"], "low": middle["low"], "high": middle["high"]}
-            )
-    return found
+    return ratios_over_rounds(SCALE_RATIOS, points)
 
 
 def scale_line(ratio: dict) -> str:

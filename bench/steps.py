@@ -1,4 +1,4 @@
-"""The identifiers of the points that targets, ceilings and scale ratios compare.
+"""The identifiers of the points that targets, ceilings, scale and repository ratios compare.
 
 Each such point's row carries its identifier as `step`; a ratio names its points by these, never
 by their labels, which are free to change. Producers and ratios both check their identifiers
@@ -59,7 +59,13 @@ SCALE_STEPS = (
     "scale one connection through the edge, 2 servers",
     "scale proxy 4 + server 4 workers on 8 CPUs",
 )
-STEPS = frozenset((*ROUND_STEPS, *CEILING_STEPS, *SCALE_STEPS))
+# Group `repository` (bench/repository.py): a server of one version against one of many.
+REPOSITORY_STEPS = tuple(
+    f"repository {served} {point}"
+    for point in ("predict c1", "predict c64", "infer1 c64")
+    for served in ("single", "many")
+)
+STEPS = frozenset((*ROUND_STEPS, *CEILING_STEPS, *SCALE_STEPS, *REPOSITORY_STEPS))
 
 
 def require_known(names: Iterable[str]) -> None:

@@ -7,13 +7,13 @@ import types
 
 import pytest
 
-from bench import ceilings, rounds, scale, steps, targets
+from bench import ceilings, repository, rounds, scale, steps, targets
 from bench.points import Bench
 from bench.ratios import Ratio
 
 
 def test_every_step_is_listed_once():
-    listed = [*steps.ROUND_STEPS, *steps.CEILING_STEPS, *steps.SCALE_STEPS]
+    listed = [*steps.ROUND_STEPS, *steps.CEILING_STEPS, *steps.SCALE_STEPS, *steps.REPOSITORY_STEPS]
     assert len(listed) == len(steps.STEPS)
 
 
@@ -22,11 +22,13 @@ def test_the_targets_compare_points_of_the_rounds():
         assert set(ratio.steps) <= set(steps.ROUND_STEPS), ratio.name
 
 
-def test_the_ceilings_and_scale_ratios_compare_points_of_their_own_group():
+def test_the_ceilings_scale_and_repository_ratios_compare_points_of_their_own_group():
     for ratio in ceilings.CEILING_RATIOS:
         assert set(ratio.steps) <= set(steps.CEILING_STEPS), ratio.name
     for ratio in scale.SCALE_RATIOS:
         assert set(ratio.steps) <= set(steps.SCALE_STEPS), ratio.name
+    for ratio in repository.REPOSITORY_RATIOS:
+        assert set(ratio.steps) <= set(steps.REPOSITORY_STEPS), ratio.name
 
 
 def test_a_ratio_naming_a_step_that_does_not_exist_fails_where_it_is_defined():

@@ -1,29 +1,13 @@
 """Model repositories for tests: versions copied from the committed iris artifact, published the
-way `python -m export` publishes (a staging directory renamed into place), and spoiled on purpose."""
+way `python -m export` publishes (bench/publishing.py, which the bench shares), and spoiled on
+purpose."""
 
 import json
 import pathlib
-import shutil
 
-ARTIFACTS = pathlib.Path(__file__).resolve().parents[2] / "artifacts"
-IRIS_VERSION_DIR = ARTIFACTS / "iris" / "1"
-SERVED_FILES = ("model.json", "model.onnx")  # what the server reads (no pickle)
+from bench.publishing import IRIS_VERSION_DIR, publish_copy
 
-
-def publish_copy(
-    repository: pathlib.Path, name: str, version: int, source: pathlib.Path = IRIS_VERSION_DIR
-) -> pathlib.Path:
-    """Publish `source`'s model as `name` version `version` of `repository`, atomically."""
-    model_dir = repository / name
-    model_dir.mkdir(parents=True, exist_ok=True)
-    staging = model_dir / f".staging-{version}"
-    staging.mkdir()
-    for file_name in SERVED_FILES:
-        shutil.copy(source / file_name, staging / file_name)
-    manifest = json.loads((staging / "model.json").read_text())
-    manifest.update(name=name, version=version)
-    (staging / "model.json").write_text(json.dumps(manifest))
-    return staging.rename(model_dir / str(version))
+__all__ = ["IRIS_VERSION_DIR", "corrupt_onnx", "publish_copy", "write_policy"]
 
 
 def corrupt_onnx(version_dir: pathlib.Path) -> None:
