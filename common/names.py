@@ -26,3 +26,11 @@ REQUEST_ID_KEY = "x-request-id"
 MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 # The model iris.v1 answers with, unless the server is told another (--model-name).
 IRIS_MODEL_NAME = "iris"
+# A model version's task, as its manifest says, and the graph outputs each task has (the export
+# writes them, the server checks and answers them): a classifier's label (the class index) and
+# probabilities, a regressor's predictions.
+CLASSIFICATION = "classification"
+REGRESSION = "regression"
+LABEL_OUTPUT = "label"
+PROBABILITIES_OUTPUT = "probabilities"
+PREDICTIONS_OUTPUT = "predictions"

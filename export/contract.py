@@ -4,7 +4,15 @@ from dataclasses import dataclass
 
 import onnx
 
-from common.names import CLASS_NAMES, FEATURE_NAMES
+from common.names import (
+    CLASS_NAMES,
+    CLASSIFICATION,
+    FEATURE_NAMES,
+    LABEL_OUTPUT,
+    PREDICTIONS_OUTPUT,
+    PROBABILITIES_OUTPUT,
+    REGRESSION,
+)
 
 MANIFEST_FILE = "model.json"
 ONNX_FILE = "model.onnx"
@@ -13,14 +21,9 @@ PICKLE_FILE = "iris_model.pickle"  # an iris model the export trained
 ESTIMATOR_FILE = "estimator.pkl"  # a copy of the estimator file of a model fitted elsewhere
 SAMPLE_FILE = "sample.csv"  # a copy of that model's sample rows, which the gate ran on
 
-CLASSIFICATION = "classification"
-REGRESSION = "regression"
 TASKS = (CLASSIFICATION, REGRESSION)
 
 INPUT_NAME = "input"
-LABEL_OUTPUT = "label"
-PROBABILITIES_OUTPUT = "probabilities"
-PREDICTIONS_OUTPUT = "predictions"
 _DTYPE_NAMES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.INT64: "int64"}
 
 

@@ -14,6 +14,8 @@ from typing import NamedTuple
 import numpy as np
 import onnxruntime
 
+from common.names import LABEL_OUTPUT, PREDICTIONS_OUTPUT, PROBABILITIES_OUTPUT, REGRESSION
+
 WARM_UP_ROWS = (1, 64)
 # Arrays up to this many values (a Predict row is 4 in, 3 out) are checked for NaN and infinity
 # in Python: for so few values numpy's isfinite-then-all costs a loaded server more than the loop
@@ -48,16 +50,6 @@ class BatchTooLargeError(ValueError):
     """More rows than --max-batch-rows in one call (RESOURCE_EXHAUSTED)."""
 
 
-CLASSIFICATION = "classification"
-REGRESSION = "regression"
-# The graph's outputs for each task, in the order the model runs them.
-LABEL_OUTPUT, PROBABILITIES_OUTPUT, PREDICTIONS_OUTPUT = "label", "probabilities", "predictions"
-TASK_OUTPUTS = {
-    CLASSIFICATION: (LABEL_OUTPUT, PROBABILITIES_OUTPUT),
-    REGRESSION: (PREDICTIONS_OUTPUT,),
-}
-
-
 @dataclasses.dataclass(frozen=True)
 class ModelMetadata:
     """What the APIs report about one model version (from its manifest and graph)."""
@@ -65,19 +57,16 @@ class ModelMetadata:
     name: str
     version: int
     sha256: str
-    task: str  # CLASSIFICATION or REGRESSION
+    task: str  # common.names.CLASSIFICATION or REGRESSION
     feature_names: tuple[str, ...]
     class_names: tuple[str, ...]  # classifiers: class_names[k] names label k
     target_names: tuple[str, ...]  # regressors: a name per column of `predictions`
     input_name: str
 
     @property
-    def output_names(self) -> tuple[str, ...]:
-        return TASK_OUTPUTS[self.task]
-
-    @property
     def output_widths(self) -> dict[str, int | None]:
-        """Each output's second dimension (None for the one-dimensional `label`)."""
+        """The graph's outputs, in the order the model runs them, each with its second dimension
+        (None for the one-dimensional `label`)."""
         if self.task == REGRESSION:
             return {PREDICTIONS_OUTPUT: len(self.target_names)}
         return {LABEL_OUTPUT: None, PROBABILITIES_OUTPUT: len(self.class_names)}
@@ -106,7 +95,7 @@ class OnnxModel:
         # Told (rows, seconds) after each session run that answers a call, e.g. to record metrics.
         self.on_inference: Callable[[int, float], None] | None = None
         self._session = session
-        self._output_names = list(metadata.output_names)
+        self._output_names = list(metadata.output_widths)
         self._empty = self._prediction(
             [
                 np.empty((0,) if width is None else (0, width), np.int64 if width is None else np.float32)

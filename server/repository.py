@@ -15,16 +15,8 @@ from typing import Any
 
 import onnxruntime
 
-from common.names import MODEL_NAME_PATTERN
-from server.model import (
-    CLASSIFICATION,
-    LABEL_OUTPUT,
-    PREDICTIONS_OUTPUT,
-    PROBABILITIES_OUTPUT,
-    REGRESSION,
-    ModelMetadata,
-    OnnxModel,
-)
+from common.names import CLASSIFICATION, MODEL_NAME_PATTERN, REGRESSION
+from server.model import ModelMetadata, OnnxModel
 
 MANIFEST_FILE = "model.json"
 # Manifest dtype -> the type onnxruntime reports for a tensor of it.
@@ -189,14 +181,10 @@ def _graph_signature(node: onnxruntime.NodeArg) -> str:
     return _describe(dtypes.get(node.type, node.type), shape)
 
 
-def _required_outputs(task: str, width: int) -> dict[str, str]:
-    """The outputs the server needs of a model of `task` with `width` classes or targets."""
-    if task == REGRESSION:
-        return {PREDICTIONS_OUTPUT: _describe("float32", [None, width])}
-    return {
-        LABEL_OUTPUT: _describe("int64", [None]),
-        PROBABILITIES_OUTPUT: _describe("float32", [None, width]),
-    }
+def _required_output(width: int | None) -> str:
+    """What the server needs of an output of ModelMetadata.output_widths: `label` int64 [N], or
+    float32 [N, width] (probabilities, predictions)."""
+    return _describe("int64", [None]) if width is None else _describe("float32", [None, width])
 
 
 def _check_graph(
@@ -209,18 +197,7 @@ def _check_graph(
     features = tuple(str(name) for name in manifest["features"])
     class_names = _class_names(path, manifest["classes"]) if task == CLASSIFICATION else ()
     target_names = tuple(str(name) for name in manifest["targets"]) if task == REGRESSION else ()
-    features_input = _describe("float32", [None, len(features)])
-    if list(inputs.values()) != [features_input]:
-        raise ModelLoadError(
-            f"{path}: the server needs one input {features_input} (a column per feature); "
-            f"the graph has {inputs}"
-        )
-    for name, needed in _required_outputs(task, len(class_names or target_names)).items():
-        if outputs.get(name) != needed:
-            raise ModelLoadError(
-                f"{path}: a {task} model needs output {name!r} {needed}; the graph has {outputs}"
-            )
-    return ModelMetadata(
+    metadata = ModelMetadata(
         name=manifest["name"],
         version=manifest["version"],
         sha256=manifest["onnx"]["sha256"].lower(),
@@ -228,8 +205,20 @@ def _check_graph(
         feature_names=features,
         class_names=class_names,
         target_names=target_names,
-        input_name=next(iter(inputs)),
+        input_name=next(iter(inputs), ""),
     )
+    features_input = _describe("float32", [None, len(features)])
+    if list(inputs.values()) != [features_input]:
+        raise ModelLoadError(
+            f"{path}: the server needs one input {features_input} (a column per feature); "
+            f"the graph has {inputs}"
+        )
+    for name, width in metadata.output_widths.items():
+        if outputs.get(name) != (needed := _required_output(width)):
+            raise ModelLoadError(
+                f"{path}: a {task} model needs output {name!r} {needed}; the graph has {outputs}"
+            )
+    return metadata
 
 
 def _compare_signatures(

@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 import numpy as np
 
-from common.names import FEATURE_NAMES
+from common.names import CLASSIFICATION, FEATURE_NAMES
 from iris_pb import iris_pb2, iris_pb2_grpc
 from server.errors import ApiError, streaming_rpc, unary_rpc
 from server.iris_messages import (
@@ -25,7 +25,7 @@ from server.iris_messages import (
     rows_from_requests,
 )
 from server.iris_wire import BatchAnswer
-from server.model import CLASSIFICATION, InvalidInput, OnnxModel
+from server.model import InvalidInput, OnnxModel
 from server.repository import ModelLoadError
 from server.served_models import ServedModels
 

@@ -46,7 +46,7 @@ class TensorSpec:
 @dataclasses.dataclass(frozen=True)
 class Signature:
     input: TensorSpec
-    outputs: tuple[TensorSpec, ...]  # in the model's order (ModelMetadata.output_names)
+    outputs: tuple[TensorSpec, ...]  # in the model's order (ModelMetadata.output_widths)
 
 
 @functools.lru_cache(maxsize=256)
