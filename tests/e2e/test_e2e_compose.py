@@ -23,9 +23,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from iris_pb import iris_pb2, iris_pb2_grpc
 from tests.support.client_process import run_client
 from tests.support.docker_engine import require_docker
-from tests.support.grpc_load import GrpcLoadResult, steady_grpc_load
+from tests.support.edge_load import EdgeLoads, LoadShape
 from tests.support.model_repository import publish_copy
-from tests.support.rest_load import FLOWER, LoadResult, steady_load, wait_for_successes
+from tests.support.rest_load import FLOWER
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.e2e
@@ -40,16 +40,15 @@ SPREAD_SECONDS = 90
 GRPC_CALLS = 60
 # Load during restarts and kills: REST through the edge, and gRPC on one channel through the edge.
 REST_WORKERS, GRPC_CALLERS = 8, 4
-MAX_REQUESTS = 500_000  # a bound on each load, far above what a test sends
-SUCCESSES_PER_PHASE = 100
-PHASE_TIMEOUT_SECONDS = 60.0
+LOAD_SHAPE = LoadShape(REST_WORKERS, GRPC_CALLERS, max_requests=500_000)
+PHASE_TIMEOUT_SECONDS = LOAD_SHAPE.phase_timeout_seconds
 TAKEN_BACK_TIMEOUT_SECONDS = 60.0
 # With no ready replica, the edge answers within this (it never waits for one to come).
 AT_ONCE_SECONDS = 2.0
 LOG_LINES_SHOWN = 200  # per service, after the tests
 REST_URL, GRPC_TARGET = "http://127.0.0.1:5000/", "127.0.0.1:50052"
 PREDICT = "/iris.v1.IrisPredictor/Predict"
-FLOWER_FIELDS = {"sepal_length": "6.8", "sepal_width": "3.2", "petal_length": "5.9", "petal_width": "2.3"}
+FLOWER_FIELDS = {key: str(value) for key, value in FLOWER.items()}  # the tutorial's flower, as form fields
 
 
 def docker(*args: str, timeout: float = WAIT_SECONDS) -> str:
@@ -204,7 +203,7 @@ def test_errors_pass_through_the_edge_unchanged(product):
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert refused.value.details() == "sepal_length is NaN; features must be finite numbers"
     with pytest.raises(urllib.error.HTTPError) as rejected:
-        post_form(REST_URL, {**{key: str(value) for key, value in FLOWER.items()}, "sepal_length": "nan"})
+        post_form(REST_URL, {**FLOWER_FIELDS, "sepal_length": "nan"})
     assert rejected.value.code == 400
     error = json.load(rejected.value)["error"]
     assert error["code"] == "INVALID_ARGUMENT"
@@ -215,8 +214,7 @@ def test_the_edge_logs_the_request_id_and_keeps_the_proxies_metrics_inside(produ
     """The edge's log line carries the client's X-Request-Id, which the proxy echoes; the
     proxies' /metrics answer 404 through the published port."""
     request_id = f"e2e-{os.getpid()}"
-    fields = {key: str(value) for key, value in FLOWER.items()}
-    body = "&".join(f"{k}={v}" for k, v in fields.items()).encode()
+    body = "&".join(f"{k}={v}" for k, v in FLOWER_FIELDS.items()).encode()
     request = urllib.request.Request(REST_URL, data=body, headers={"X-Request-Id": request_id})
     with urllib.request.urlopen(request, timeout=10) as answer:
         assert answer.headers["X-Request-Id"] == request_id
@@ -271,7 +269,7 @@ def test_scaled_replicas_share_every_request_and_every_call(product):
 async def test_a_version_published_into_the_repository_is_served_losing_no_request(product, model_repository):
     """The compose workflow: `python -m export` publishes into the mounted repository, and every
     server replica moves to the new version under REST and gRPC load, failing nothing."""
-    loads = Loads().start()
+    loads = edge_loads().start()
     try:
         await loads.progress()
         await asyncio.to_thread(publish_copy, model_repository, "iris", 2)
@@ -284,8 +282,7 @@ async def test_a_version_published_into_the_repository_is_served_losing_no_reque
     finally:
         await loads.stop()
     print(f"version 2 published under load through the edge: {loads.summary()}")
-    assert loads.rest.failures == [], loads.summary() + "\n" + "\n".join(loads.rest.failures[:20])
-    assert loads.grpc.failures == [], loads.summary() + "\n" + "\n".join(loads.grpc.failures[:20])
+    loads.assert_nothing_failed()
 
 
 def wait_until_healthy(container: str) -> None:
@@ -312,32 +309,9 @@ def edge_trouble() -> str:
     return "\nedge log, requests that did not end cleanly and state changes:\n" + "\n".join(trouble[-60:])
 
 
-class Loads:
-    """REST and gRPC load through the edge, running until stopped."""
-
-    def __init__(self) -> None:
-        self.rest, self.grpc = LoadResult(), GrpcLoadResult()
-        self._stop = asyncio.Event()
-        self._tasks: list[asyncio.Task] = []
-
-    def start(self) -> "Loads":
-        rest = steady_load(REST_URL, self._stop, self.rest, REST_WORKERS, MAX_REQUESTS)
-        calls = steady_grpc_load(GRPC_TARGET, self._stop, self.grpc, GRPC_CALLERS, MAX_REQUESTS)
-        self._tasks = [asyncio.create_task(rest), asyncio.create_task(calls)]
-        return self
-
-    async def progress(self) -> None:
-        """Wait until both loads have succeeded SUCCESSES_PER_PHASE more times."""
-        await wait_for_successes(self.rest, SUCCESSES_PER_PHASE, PHASE_TIMEOUT_SECONDS)
-        target = self.grpc.ok + SUCCESSES_PER_PHASE
-        await until(lambda: self.grpc.ok >= target, PHASE_TIMEOUT_SECONDS, self.grpc.summary)
-
-    async def stop(self) -> None:
-        self._stop.set()
-        await asyncio.gather(*self._tasks)
-
-    def summary(self) -> str:
-        return f"REST: {self.rest.summary()}; gRPC: {self.grpc.summary()}"
+def edge_loads() -> EdgeLoads:
+    """REST and gRPC load through the edge, not started yet."""
+    return EdgeLoads(REST_URL, GRPC_TARGET, LOAD_SHAPE)
 
 
 async def test_a_rolling_restart_of_every_replica_fails_no_request(product):
@@ -346,7 +320,7 @@ async def test_a_rolling_restart_of_every_replica_fails_no_request(product):
     the returned one work again."""
     replicas = [(server, rows_predicted) for server in containers("server")]
     replicas += [(proxy, rest_answered) for proxy in containers("proxy")]
-    loads = Loads().start()
+    loads = edge_loads().start()
     try:
         await loads.progress()
         for container, read in replicas:
@@ -359,18 +333,13 @@ async def test_a_rolling_restart_of_every_replica_fails_no_request(product):
     finally:
         await loads.stop()
     print(f"rolling restart of {len(replicas)} replicas through the edge: {loads.summary()}")
-    assert loads.rest.failures == [], (
-        loads.summary() + "\n" + "\n".join(loads.rest.failures[:20]) + edge_trouble()
-    )
-    assert loads.grpc.failures == [], (
-        loads.summary() + "\n" + "\n".join(loads.grpc.failures[:20]) + edge_trouble()
-    )
+    loads.assert_nothing_failed(edge_trouble)
 
 
 async def test_killing_a_replica_of_each_kind_loses_at_most_the_requests_in_flight(product):
     """SIGKILL one server and one proxy under load: only requests already sent when they died may
     fail, at most as many as were in flight, and none sent after."""
-    loads = Loads().start()
+    loads = edge_loads().start()
     try:
         await loads.progress()
         killed_at = time.monotonic()
@@ -409,7 +378,7 @@ def test_with_no_ready_replica_the_edge_answers_503_and_unavailable_at_once(prod
             time.sleep(0.5)
         started = time.monotonic()
         with pytest.raises(urllib.error.HTTPError) as refused:
-            post_form(REST_URL, {key: str(value) for key, value in FLOWER.items()})
+            post_form(REST_URL, FLOWER_FIELDS)
         assert time.monotonic() - started < AT_ONCE_SECONDS
         assert refused.value.code == 503
         assert json.load(refused.value)["error"]["code"] == "UNAVAILABLE"
@@ -423,7 +392,7 @@ def test_with_no_ready_replica_the_edge_answers_503_and_unavailable_at_once(prod
         assert failed.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         up("--scale", f"server={SERVERS}", "--scale", f"proxy={PROXIES}")
-    assert post_form(REST_URL, {key: str(value) for key, value in FLOWER.items()})["species"] == "2"
+    assert post_form(REST_URL, FLOWER_FIELDS)["species"] == "2"
 
 
 def test_compose_down_leaves_nothing_running(product):

@@ -26,9 +26,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.client_process import run_client
 from tests.support.docker_engine import require_docker
-from tests.support.grpc_load import GrpcLoadResult, steady_grpc_load
-from tests.support.rest_load import FLOWER, LoadResult, steady_load, wait_for_successes
-from tests.support.waiting import until
+from tests.support.edge_load import EdgeLoads, LoadShape
+from tests.support.rest_load import FLOWER
 
 pytestmark = pytest.mark.e2e
 
@@ -56,10 +55,7 @@ GONE_SECONDS = 120
 POLL_SECONDS = 1.0
 # Load during the updates, through the edge. Small: the machines this runs on may have 2 CPUs, and
 # a saturated server answers its own health check late.
-REST_WORKERS, GRPC_CALLERS = 4, 2
-MAX_REQUESTS = 200_000  # a bound on each load, far above what a test sends
-SUCCESSES_PER_PHASE = 100
-PHASE_TIMEOUT_SECONDS = 60.0
+LOAD_SHAPE = LoadShape(rest_workers=4, grpc_callers=2, max_requests=200_000)
 FINAL_UPDATE_STATES = ("completed", "paused", "rollback_completed", "rollback_paused")
 
 
@@ -356,38 +352,9 @@ def test_every_container_runs_read_only_without_capabilities_within_limits(stack
         assert int(facts["cpus"]) > 0, line
 
 
-class Loads:
-    """REST and gRPC load through the edge, running until stopped."""
-
-    def __init__(self, deployed: Stack) -> None:
-        self.rest, self.grpc = LoadResult(), GrpcLoadResult()
-        self._targets = deployed.rest_url, deployed.grpc_target
-        self._stop = asyncio.Event()
-        self._tasks: list[asyncio.Task] = []
-
-    def start(self) -> "Loads":
-        rest_url, grpc_target = self._targets
-        rest = steady_load(rest_url, self._stop, self.rest, REST_WORKERS, MAX_REQUESTS)
-        calls = steady_grpc_load(grpc_target, self._stop, self.grpc, GRPC_CALLERS, MAX_REQUESTS)
-        self._tasks = [asyncio.create_task(rest), asyncio.create_task(calls)]
-        return self
-
-    async def progress(self) -> None:
-        """Wait until both loads have succeeded SUCCESSES_PER_PHASE more times."""
-        await wait_for_successes(self.rest, SUCCESSES_PER_PHASE, PHASE_TIMEOUT_SECONDS)
-        target = self.grpc.ok + SUCCESSES_PER_PHASE
-        await until(lambda: self.grpc.ok >= target, PHASE_TIMEOUT_SECONDS, self.grpc.summary)
-
-    async def stop(self) -> None:
-        self._stop.set()
-        await asyncio.gather(*self._tasks)
-
-    def summary(self) -> str:
-        return f"REST: {self.rest.summary()}; gRPC: {self.grpc.summary()}"
-
-    def assert_nothing_failed(self) -> None:
-        assert self.rest.failures == [], self.summary() + "\n" + "\n".join(self.rest.failures[:20])
-        assert self.grpc.failures == [], self.summary() + "\n" + "\n".join(self.grpc.failures[:20])
+def edge_loads(deployed: Stack) -> EdgeLoads:
+    """REST and gRPC load through the stack's edge, not started yet."""
+    return EdgeLoads(deployed.rest_url, deployed.grpc_target, LOAD_SHAPE)
 
 
 def update_servers(*options: str) -> str:
@@ -411,7 +378,7 @@ async def test_a_forced_update_of_the_servers_under_load_fails_no_request(stack)
     an old one drains and stops, under REST and gRPC load through the edge: no request and no call
     fails, and Swarm reports the update completed."""
     old_tasks = running_server_tasks()
-    loads = Loads(stack).start()
+    loads = edge_loads(stack).start()
     try:
         await loads.progress()
         started = time.monotonic()
@@ -447,7 +414,7 @@ async def test_an_update_to_a_server_that_never_gets_ready_is_rolled_back_and_fa
     stack.seconds["build never-ready image"] = time.monotonic() - started
     await asyncio.to_thread(stack.wait_until_ready)
     old_tasks = running_server_tasks()
-    loads = Loads(stack).start()
+    loads = edge_loads(stack).start()
     try:
         await loads.progress()
         started = time.monotonic()
