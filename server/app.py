@@ -180,8 +180,9 @@ def model_events(settings: Settings) -> ModelEvents:
 
 
 def watch_repository(settings: Settings, served: ServedModels) -> RepositoryWatcher:
-    """Load what the repository and the policies say, once; ModelLoadError if that is nothing, or
-    if a model --models names (or --model-name, when it is in the repository) has no version to serve.
+    """Load what the repository and the policies say, once; ModelLoadError, naming every problem,
+    if the poll found any (a model with no version to serve, a --models name not in the repository,
+    an unreadable repository or config.json) or nothing to serve at all.
     """
     repository = ModelRepository(settings.repository)
     watcher = RepositoryWatcher(
